@@ -1,0 +1,412 @@
+//! BTF: what the running kernel knows, and the small blobs some probes need.
+//!
+//! Reading: one pass over /sys/kernel/btf/vmlinux collects the members of the few enums we
+//! care about (`bpf_func_id`, `bpf_prog_type`, `bpf_map_type`, `bpf_attach_type`) and the
+//! type ids of a few functions probes attach to. aya-obj 0.3 keeps enum members private, and
+//! a general BTF library would index all of the ~100k types; we need a handful, so this
+//! reader walks the type section once and keeps only those.
+//!
+//! Building: probes for BTF kinds, storage maps, `ext` and fentry-on-a-program need tiny
+//! BTF blobs (libbpf builds the same ones by hand in `libbpf_probes.c`/`features.c`).
+use std::{collections::HashMap, path::Path};
+
+use aya_obj::generated::{
+    BTF_INT_SIGNED, BTF_KIND_DATASEC, BTF_KIND_DECL_TAG, BTF_KIND_ENUM, BTF_KIND_ENUM64,
+    BTF_KIND_FLOAT, BTF_KIND_FUNC, BTF_KIND_FUNC_PROTO, BTF_KIND_INT, BTF_KIND_PTR,
+    BTF_KIND_STRUCT, BTF_KIND_TYPE_TAG, BTF_KIND_VAR,
+};
+
+const BTF_MAGIC: u16 = 0xeb9f;
+const HEADER_LEN: usize = 24;
+
+/// Why the kernel's BTF could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum BtfError {
+    #[error(
+        "{path}: {source}; the kernel has no BTF here (built without CONFIG_DEBUG_INFO_BTF, \
+         or sysfs is not mounted): probes fall back to built-in tables"
+    )]
+    Missing {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("{path}: malformed BTF: {what}")]
+    Malformed { path: String, what: String },
+}
+
+/// A named enum member.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EnumMember {
+    pub name: String,
+    pub value: i64,
+}
+
+/// What we read from the kernel's BTF.
+#[derive(Clone, Debug, Default)]
+pub struct KernelBtf {
+    enums: HashMap<String, Vec<EnumMember>>,
+    funcs: HashMap<String, u32>,
+    /// Size of the blob and number of types: a cheap identity for caches.
+    pub size: usize,
+    pub type_count: u32,
+}
+
+/// The enums the probe layer reads.
+pub const WANTED_ENUMS: &[&str] = &[
+    "bpf_func_id",
+    "bpf_prog_type",
+    "bpf_map_type",
+    "bpf_attach_type",
+];
+
+/// Kernel functions that probes use as attach targets. `bpf_fentry_test1` exists for
+/// exactly this purpose (net/bpf/test_run.c, 5.5); `bpf_lsm_bpf` is an LSM hook stub.
+pub const WANTED_FUNCS: &[&str] = &["bpf_fentry_test1", "bpf_lsm_bpf", "bpf_lsm_file_open"];
+
+impl KernelBtf {
+    /// Reads /sys/kernel/btf/vmlinux.
+    pub fn from_sys_fs() -> Result<Self, BtfError> {
+        Self::from_path("/sys/kernel/btf/vmlinux")
+    }
+
+    pub fn from_path(path: impl AsRef<Path>) -> Result<Self, BtfError> {
+        let path = path.as_ref();
+        let data = std::fs::read(path).map_err(|source| BtfError::Missing {
+            path: path.display().to_string(),
+            source,
+        })?;
+        Self::parse(&data).map_err(|what| BtfError::Malformed {
+            path: path.display().to_string(),
+            what,
+        })
+    }
+
+    /// Parses a raw BTF blob (native endianness), keeping only [`WANTED_ENUMS`] and
+    /// [`WANTED_FUNCS`].
+    pub fn parse(data: &[u8]) -> Result<Self, String> {
+        let r = Reader { data };
+        if data.len() < HEADER_LEN || r.u16(0)? != BTF_MAGIC {
+            return Err("bad magic (not BTF, or another endianness)".into());
+        }
+        let hdr_len = r.u32(4)? as usize;
+        let type_off = r.u32(8)? as usize;
+        let type_len = r.u32(12)? as usize;
+        let str_off = r.u32(16)? as usize;
+        let str_len = r.u32(20)? as usize;
+        let types = hdr_len + type_off;
+        let strs = hdr_len + str_off;
+        if types + type_len > data.len() || strs + str_len > data.len() {
+            return Err("sections run past the end of the blob".into());
+        }
+        let name = |off: u32| -> Result<&str, String> {
+            let start = strs + off as usize;
+            let tail = data
+                .get(start..strs + str_len)
+                .ok_or_else(|| format!("string offset {off} out of range"))?;
+            let end = tail.iter().position(|&b| b == 0).unwrap_or(tail.len());
+            std::str::from_utf8(&tail[..end]).map_err(|e| e.to_string())
+        };
+        let mut out = KernelBtf {
+            size: data.len(),
+            ..Default::default()
+        };
+        let mut pos = types;
+        let end = types + type_len;
+        let mut id = 0u32;
+        while pos < end {
+            id += 1;
+            let name_off = r.u32(pos)?;
+            let info = r.u32(pos + 4)?;
+            let vlen = (info & 0xffff) as usize;
+            let kind = (info >> 24) & 0x1f;
+            pos += 12;
+            let extra = match kind {
+                BTF_KIND_INT | BTF_KIND_VAR | BTF_KIND_DECL_TAG => 4,
+                3 /* ARRAY */ => 12,
+                BTF_KIND_STRUCT | 5 /* UNION */ | BTF_KIND_DATASEC => 12 * vlen,
+                BTF_KIND_ENUM | BTF_KIND_FUNC_PROTO => 8 * vlen,
+                BTF_KIND_ENUM64 => 12 * vlen,
+                _ => 0,
+            };
+            if kind == BTF_KIND_ENUM || kind == BTF_KIND_ENUM64 {
+                let n = name(name_off)?;
+                if WANTED_ENUMS.contains(&n) {
+                    let step = if kind == BTF_KIND_ENUM { 8 } else { 12 };
+                    let mut members = Vec::with_capacity(vlen);
+                    for i in 0..vlen {
+                        let m = pos + i * step;
+                        let value = if kind == BTF_KIND_ENUM {
+                            r.u32(m + 4)? as i32 as i64
+                        } else {
+                            ((r.u32(m + 8)? as u64) << 32 | r.u32(m + 4)? as u64) as i64
+                        };
+                        members.push(EnumMember {
+                            name: name(r.u32(m)?)?.to_string(),
+                            value,
+                        });
+                    }
+                    out.enums.insert(n.to_string(), members);
+                }
+            } else if kind == BTF_KIND_FUNC {
+                let n = name(name_off)?;
+                if WANTED_FUNCS.contains(&n) {
+                    out.funcs.entry(n.to_string()).or_insert(id);
+                }
+            }
+            pos += extra;
+        }
+        if pos != end {
+            return Err("type section ends inside a type".into());
+        }
+        out.type_count = id;
+        Ok(out)
+    }
+
+    /// Members of one of [`WANTED_ENUMS`], or `None` when this kernel's BTF lacks it.
+    pub fn enum_members(&self, name: &str) -> Option<&[EnumMember]> {
+        self.enums.get(name).map(Vec::as_slice)
+    }
+
+    /// The value of `member` in enum `enum_name`.
+    pub fn enum_value(&self, enum_name: &str, member: &str) -> Option<i64> {
+        self.enum_members(enum_name)?
+            .iter()
+            .find(|m| m.name == member)
+            .map(|m| m.value)
+    }
+
+    /// The BTF type id of one of [`WANTED_FUNCS`].
+    pub fn func_id(&self, name: &str) -> Option<u32> {
+        self.funcs.get(name).copied()
+    }
+
+    /// A synthetic BTF for tests of code that consumes [`KernelBtf`].
+    pub fn synthetic(enums: &[(&str, &[(&str, i64)])], funcs: &[(&str, u32)]) -> Self {
+        KernelBtf {
+            enums: enums
+                .iter()
+                .map(|(n, ms)| {
+                    (
+                        n.to_string(),
+                        ms.iter()
+                            .map(|(m, v)| EnumMember {
+                                name: m.to_string(),
+                                value: *v,
+                            })
+                            .collect(),
+                    )
+                })
+                .collect(),
+            funcs: funcs.iter().map(|(n, i)| (n.to_string(), *i)).collect(),
+            size: 0,
+            type_count: 0,
+        }
+    }
+}
+
+struct Reader<'a> {
+    data: &'a [u8],
+}
+
+impl Reader<'_> {
+    fn u32(&self, at: usize) -> Result<u32, String> {
+        self.data
+            .get(at..at + 4)
+            .map(|b| u32::from_ne_bytes(b.try_into().expect("4 bytes")))
+            .ok_or_else(|| format!("truncated at byte {at}"))
+    }
+    fn u16(&self, at: usize) -> Result<u16, String> {
+        self.data
+            .get(at..at + 2)
+            .map(|b| u16::from_ne_bytes(b.try_into().expect("2 bytes")))
+            .ok_or_else(|| format!("truncated at byte {at}"))
+    }
+}
+
+/// Builds a small raw BTF blob, one type at a time. Type ids start at 1, in call order.
+#[derive(Default)]
+pub struct BtfBuilder {
+    types: Vec<u8>,
+    strings: Vec<u8>,
+    next_id: u32,
+}
+
+fn info(kind: u32, vlen: u32, kind_flag: bool) -> u32 {
+    (kind << 24) | (vlen & 0xffff) | ((kind_flag as u32) << 31)
+}
+
+impl BtfBuilder {
+    pub fn new() -> Self {
+        BtfBuilder {
+            types: Vec::new(),
+            strings: vec![0],
+            next_id: 1,
+        }
+    }
+
+    /// Adds a string to the string section; returns its offset.
+    pub fn string(&mut self, s: &str) -> u32 {
+        if s.is_empty() {
+            return 0;
+        }
+        let off = self.strings.len() as u32;
+        self.strings.extend_from_slice(s.as_bytes());
+        self.strings.push(0);
+        off
+    }
+
+    fn words(&mut self, words: &[u32]) {
+        for w in words {
+            self.types.extend_from_slice(&w.to_ne_bytes());
+        }
+    }
+
+    fn push(&mut self, name: &str, info: u32, size_or_type: u32, extra: &[u32]) -> u32 {
+        let name = self.string(name);
+        self.words(&[name, info, size_or_type]);
+        self.words(extra);
+        let id = self.next_id;
+        self.next_id += 1;
+        id
+    }
+
+    /// A signed integer of `bytes` bytes.
+    pub fn int(&mut self, name: &str, bytes: u32) -> u32 {
+        self.push(
+            name,
+            info(BTF_KIND_INT, 0, false),
+            bytes,
+            &[(BTF_INT_SIGNED << 24) | (bytes * 8)],
+        )
+    }
+
+    pub fn ptr(&mut self, to: u32) -> u32 {
+        self.push("", info(BTF_KIND_PTR, 0, false), to, &[])
+    }
+
+    /// A struct with `(name, type, bit offset)` members.
+    pub fn struct_(&mut self, name: &str, size: u32, members: &[(&str, u32, u32)]) -> u32 {
+        let mut extra = Vec::new();
+        for (n, t, off) in members {
+            let n = self.string(n);
+            extra.extend_from_slice(&[n, *t, *off]);
+        }
+        self.push(
+            name,
+            info(BTF_KIND_STRUCT, members.len() as u32, false),
+            size,
+            &extra,
+        )
+    }
+
+    /// A function prototype with `(name, type)` parameters.
+    pub fn func_proto(&mut self, ret: u32, params: &[(&str, u32)]) -> u32 {
+        let mut extra = Vec::new();
+        for (n, t) in params {
+            let n = self.string(n);
+            extra.extend_from_slice(&[n, *t]);
+        }
+        self.push(
+            "",
+            info(BTF_KIND_FUNC_PROTO, params.len() as u32, false),
+            ret,
+            &extra,
+        )
+    }
+
+    /// A global function (linkage 1) of prototype `proto`.
+    pub fn func(&mut self, name: &str, proto: u32) -> u32 {
+        self.push(name, info(BTF_KIND_FUNC, 1, false), proto, &[])
+    }
+
+    /// A global variable (linkage 1).
+    pub fn var(&mut self, name: &str, ty: u32) -> u32 {
+        self.push(name, info(BTF_KIND_VAR, 0, false), ty, &[1])
+    }
+
+    /// A data section with `(var type, offset, size)` entries.
+    pub fn datasec(&mut self, name: &str, size: u32, vars: &[(u32, u32, u32)]) -> u32 {
+        let extra: Vec<u32> = vars.iter().flat_map(|(t, o, s)| [*t, *o, *s]).collect();
+        self.push(
+            name,
+            info(BTF_KIND_DATASEC, vars.len() as u32, false),
+            size,
+            &extra,
+        )
+    }
+
+    pub fn float(&mut self, name: &str, bytes: u32) -> u32 {
+        self.push(name, info(BTF_KIND_FLOAT, 0, false), bytes, &[])
+    }
+
+    /// A `decl_tag` on type `to` (component -1: the type itself).
+    pub fn decl_tag(&mut self, name: &str, to: u32) -> u32 {
+        self.push(name, info(BTF_KIND_DECL_TAG, 0, false), to, &[u32::MAX])
+    }
+
+    pub fn type_tag(&mut self, name: &str, to: u32) -> u32 {
+        self.push(name, info(BTF_KIND_TYPE_TAG, 0, false), to, &[])
+    }
+
+    /// A 64-bit enum with one member.
+    pub fn enum64(&mut self, name: &str, member: &str, value: u64) -> u32 {
+        let m = self.string(member);
+        self.push(
+            name,
+            info(BTF_KIND_ENUM64, 1, false),
+            8,
+            &[m, value as u32, (value >> 32) as u32],
+        )
+    }
+
+    /// The finished blob: header, types, strings.
+    pub fn build(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(HEADER_LEN + self.types.len() + self.strings.len());
+        out.extend_from_slice(&BTF_MAGIC.to_ne_bytes());
+        out.push(1); // version
+        out.push(0); // flags
+        for w in [
+            HEADER_LEN as u32,
+            0,
+            self.types.len() as u32,
+            self.types.len() as u32,
+            self.strings.len() as u32,
+        ] {
+            out.extend_from_slice(&w.to_ne_bytes());
+        }
+        out.extend_from_slice(&self.types);
+        out.extend_from_slice(&self.strings);
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builder_output_reads_back() {
+        let mut b = BtfBuilder::new();
+        let int = b.int("int", 4);
+        let proto = b.func_proto(int, &[("ctx", int)]);
+        let f = b.func("bpf_fentry_test1", proto);
+        let e = b.enum64("bpf_func_id", "BPF_FUNC_x", 1 << 40);
+        let btf = KernelBtf::parse(&b.build()).unwrap();
+        assert_eq!((int, proto, f, e), (1, 2, 3, 4));
+        assert_eq!(btf.func_id("bpf_fentry_test1"), Some(3));
+        assert_eq!(btf.enum_value("bpf_func_id", "BPF_FUNC_x"), Some(1 << 40));
+        assert_eq!(btf.type_count, 4);
+    }
+
+    #[test]
+    fn truncated_blob_is_an_error_not_a_panic() {
+        let mut b = BtfBuilder::new();
+        b.int("int", 4);
+        let blob = b.build();
+        for cut in 0..blob.len() {
+            let _ = KernelBtf::parse(&blob[..cut]);
+        }
+        assert!(KernelBtf::parse(&blob[..10]).is_err());
+        assert!(KernelBtf::parse(b"not btf at all, not at all").is_err());
+    }
+}

@@ -1,0 +1,59 @@
+//! Helpers per program type and attach context: may this program, set up this way, call
+//! this helper?
+//!
+//! The probe is `call <id>; r0 = 0; exit` (see [`insn::call_helper`]) loaded with the
+//! context's setup. Errno first: success or EACCES (arguments rejected after the helper was
+//! accepted) mean callable; EINVAL/ENOTSUPP are explained by the verifier's line, read only
+//! then (a second load with a log). Meaning of the answers: see [`crate::support`].
+use crate::{
+    insn,
+    names::{AttachContext, Helper},
+    prober::{LoadSetup, Prober, needs_log},
+    support::{Evidence, Support, classify_helper_load},
+    sys,
+};
+
+/// Helpers whose mere load writes to the kernel log (bpf_trace_printk's and
+/// bpf_trace_vprintk's "trace_printk() being used" banner, bpf_probe_write_user's warning):
+/// skipped unless asked for (`--full`), so a report leaves dmesg alone.
+pub const NOISY: &[Helper] = &[
+    Helper::TRACE_PRINTK,
+    Helper::TRACE_VPRINTK,
+    Helper::PROBE_WRITE_USER,
+];
+
+/// Probes one (context, helper) pair with a ready setup.
+pub fn probe_with(setup: &LoadSetup<'_>, h: Helper) -> Support {
+    let insns = insn::call_helper(h.id());
+    let what = format!(
+        "BPF_PROG_LOAD {}: call {}#{}; r0 = 0; exit",
+        setup.desc,
+        h.name(),
+        h.id()
+    );
+    let load = setup.load(&insns);
+    match sys::prog_load(&load, None) {
+        Ok(_) => Support::supported(),
+        Err(e) if e.errno.0 == libc::EACCES => {
+            Support::Supported {
+                evidence: Some(Evidence::probe(what).with_errno(e.errno).with_detail(
+                    "helper accepted; only the probe's unset arguments were rejected",
+                )),
+            }
+        }
+        Err(e) if needs_log(e.errno.0) => {
+            let mut log = vec![0u8; 16 * 1024];
+            let again = sys::prog_load(&load, Some(&mut log));
+            classify_helper_load(again.as_ref().map(drop), &what)
+        }
+        Err(e) => classify_helper_load(Err(&e), &what),
+    }
+}
+
+/// Probes one (context, helper) pair.
+pub fn probe(p: &Prober<'_>, ctx: AttachContext, h: Helper) -> Support {
+    match p.setup(ctx) {
+        Ok(setup) => probe_with(&setup, h),
+        Err(s) => s,
+    }
+}

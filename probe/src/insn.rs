@@ -1,0 +1,96 @@
+//! Tiny programs as instruction arrays.
+//!
+//! Probes are a handful of instructions each; writing them here, by hand, keeps the crate
+//! free of a compiler and makes each probe readable next to the verifier rule it exercises.
+use aya_obj::generated::{
+    BPF_ALU64, BPF_CALL, BPF_DW, BPF_EXIT, BPF_IMM, BPF_JMP, BPF_JMP32, BPF_K, BPF_LD, BPF_MOV,
+    BPF_PSEUDO_MAP_FD, BPF_PSEUDO_MAP_VALUE, BPF_X, bpf_insn,
+};
+
+pub const R0: u8 = 0;
+pub const R1: u8 = 1;
+pub const R2: u8 = 2;
+
+pub fn insn(code: u32, dst: u8, src: u8, off: i16, imm: i32) -> bpf_insn {
+    bpf_insn {
+        code: code as u8,
+        _bitfield_align_1: [],
+        _bitfield_1: bpf_insn::new_bitfield_1(dst, src),
+        off,
+        imm,
+    }
+}
+
+/// `dst = imm`
+pub fn mov64_imm(dst: u8, imm: i32) -> bpf_insn {
+    insn(BPF_ALU64 | BPF_MOV | BPF_K, dst, 0, 0, imm)
+}
+
+/// `dst = src`
+pub fn mov64_reg(dst: u8, src: u8) -> bpf_insn {
+    insn(BPF_ALU64 | BPF_MOV | BPF_X, dst, src, 0, 0)
+}
+
+/// `dst = (s8) src` — a sign-extending move, ISA v4 (6.6).
+pub fn movsx8_reg(dst: u8, src: u8) -> bpf_insn {
+    insn(BPF_ALU64 | BPF_MOV | BPF_X, dst, src, 8, 0)
+}
+
+/// `dst <op>= imm` on 64 bits.
+pub fn alu64_imm(op: u32, dst: u8, imm: i32) -> bpf_insn {
+    insn(BPF_ALU64 | op | BPF_K, dst, 0, 0, imm)
+}
+
+/// `if dst <op> imm goto +off`
+pub fn jmp_imm(op: u32, dst: u8, imm: i32, off: i16) -> bpf_insn {
+    insn(BPF_JMP | op | BPF_K, dst, 0, off, imm)
+}
+
+/// `if (u32)dst <op> imm goto +off` — ISA v3 (5.1).
+pub fn jmp32_imm(op: u32, dst: u8, imm: i32, off: i16) -> bpf_insn {
+    insn(BPF_JMP32 | op | BPF_K, dst, 0, off, imm)
+}
+
+/// `call <helper id>`
+pub fn call(helper_id: u32) -> bpf_insn {
+    insn(BPF_JMP | BPF_CALL, 0, 0, 0, helper_id as i32)
+}
+
+pub fn exit() -> bpf_insn {
+    insn(BPF_JMP | BPF_EXIT, 0, 0, 0, 0)
+}
+
+/// The two-slot `dst = imm64` with a pseudo source (map fd, map value, …).
+pub fn ld_imm64(dst: u8, src: u8, imm: u64) -> [bpf_insn; 2] {
+    [
+        insn(BPF_LD | BPF_DW | BPF_IMM, dst, src, 0, imm as u32 as i32),
+        insn(0, 0, 0, 0, (imm >> 32) as u32 as i32),
+    ]
+}
+
+/// `dst = &map` for helpers that take a map.
+pub fn ld_map_fd(dst: u8, fd: i32) -> [bpf_insn; 2] {
+    ld_imm64(dst, BPF_PSEUDO_MAP_FD as u8, fd as u32 as u64)
+}
+
+/// `dst = &map_value[0] + off`: direct access to an array map's value, i.e. global data (5.2).
+pub fn ld_map_value(dst: u8, fd: i32, off: u32) -> [bpf_insn; 2] {
+    ld_imm64(
+        dst,
+        BPF_PSEUDO_MAP_VALUE as u8,
+        (fd as u32 as u64) | ((off as u64) << 32),
+    )
+}
+
+/// `r0 = 0; exit`: the smallest valid program of every type.
+pub fn return_zero() -> Vec<bpf_insn> {
+    vec![mov64_imm(R0, 0), exit()]
+}
+
+/// `call <id>; r0 = 0; exit`. R1 still holds the context at the call, so a helper whose
+/// first argument is the context passes the argument check and reaches the verifier's
+/// per-context checks (that is how `bpf_get_func_ip` is refused in the wrong context); any
+/// other helper fails the argument check with EACCES, which proves the kernel offers it.
+pub fn call_helper(helper_id: u32) -> Vec<bpf_insn> {
+    vec![call(helper_id), mov64_imm(R0, 0), exit()]
+}

@@ -1,0 +1,471 @@
+//! The system around BPF: kernel release, BPF-related config, sysctls, lockdown, BTF,
+//! tracefs, privileges and RLIMIT_MEMLOCK. Parsers take text; the /proc and /sys readers are
+//! thin callers, so every parser is unit-tested on fixtures.
+use std::{collections::BTreeMap, fs, io::Read, path::Path};
+
+use serde::{Deserialize, Serialize};
+
+/// A kernel release as `uname -r` prints it, and the version inside it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KernelRelease {
+    pub raw: String,
+    #[serde(with = "version_str")]
+    pub version: semver::Version,
+    /// Everything after the version: `-46-amd64`, `+deb13-amd64`, `-513.el8.x86_64`.
+    pub suffix: String,
+}
+
+mod version_str {
+    use serde::{Deserialize, Deserializer, Serializer};
+    pub fn serialize<S: Serializer>(v: &semver::Version, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(v)
+    }
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<semver::Version, D::Error> {
+        semver::Version::parse(&String::deserialize(d)?).map_err(serde::de::Error::custom)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("cannot read a kernel version from release '{0}': expected it to start with MAJOR.MINOR")]
+pub struct ReleaseError(pub String);
+
+impl KernelRelease {
+    /// Parses `5.10.0-46-amd64`, `6.12.107+deb13-amd64`, `5.15.0-1034-aws`,
+    /// `4.18.0-513.5.1.el8_9.x86_64`, `6.8.0-rc3`, `6.18.44-fc-v669`, `6.1`.
+    pub fn parse(raw: &str) -> Result<Self, ReleaseError> {
+        let raw = raw.trim();
+        let mut nums = [0u64; 3];
+        let mut count = 0;
+        let mut rest = raw;
+        while count < 3 {
+            let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+            if digits == 0 {
+                break;
+            }
+            nums[count] = rest[..digits]
+                .parse()
+                .map_err(|_| ReleaseError(raw.into()))?;
+            count += 1;
+            rest = &rest[digits..];
+            match rest.strip_prefix('.') {
+                Some(r) if count < 3 && r.starts_with(|c: char| c.is_ascii_digit()) => rest = r,
+                _ => break,
+            }
+        }
+        if count < 2 {
+            return Err(ReleaseError(raw.into()));
+        }
+        Ok(KernelRelease {
+            raw: raw.to_string(),
+            version: semver::Version::new(nums[0], nums[1], nums[2]),
+            suffix: rest.to_string(),
+        })
+    }
+
+    /// The running kernel's release (uname).
+    pub fn current() -> Result<Self, ReleaseError> {
+        let u = nix::sys::utsname::uname().map_err(|e| ReleaseError(format!("uname: {e}")))?;
+        Self::parse(&u.release().to_string_lossy())
+    }
+
+    /// `LINUX_VERSION_CODE`, which kprobe programs had to carry before 5.0.
+    pub fn version_code(&self) -> u32 {
+        let v = &self.version;
+        ((v.major as u32) << 16) | ((v.minor as u32) << 8) | (v.patch.min(255) as u32)
+    }
+
+    pub fn at_least(&self, major: u64, minor: u64) -> bool {
+        (self.version.major, self.version.minor) >= (major, minor)
+    }
+}
+
+/// The kernel config options that matter to BPF users (bpftool's list, plus tracing ones).
+pub const BPF_CONFIG_KEYS: &[&str] = &[
+    "CONFIG_BPF",
+    "CONFIG_BPF_SYSCALL",
+    "CONFIG_HAVE_EBPF_JIT",
+    "CONFIG_BPF_JIT",
+    "CONFIG_BPF_JIT_ALWAYS_ON",
+    "CONFIG_DEBUG_INFO_BTF",
+    "CONFIG_DEBUG_INFO_BTF_MODULES",
+    "CONFIG_CGROUPS",
+    "CONFIG_CGROUP_BPF",
+    "CONFIG_CGROUP_NET_CLASSID",
+    "CONFIG_SOCK_CGROUP_DATA",
+    "CONFIG_BPF_EVENTS",
+    "CONFIG_KPROBE_EVENTS",
+    "CONFIG_UPROBE_EVENTS",
+    "CONFIG_TRACING",
+    "CONFIG_FTRACE_SYSCALLS",
+    "CONFIG_FUNCTION_ERROR_INJECTION",
+    "CONFIG_BPF_KPROBE_OVERRIDE",
+    "CONFIG_FPROBE",
+    "CONFIG_DYNAMIC_FTRACE_WITH_DIRECT_CALLS",
+    "CONFIG_NET",
+    "CONFIG_XDP_SOCKETS",
+    "CONFIG_LWTUNNEL_BPF",
+    "CONFIG_NET_ACT_BPF",
+    "CONFIG_NET_CLS_BPF",
+    "CONFIG_NET_CLS_ACT",
+    "CONFIG_NET_SCH_INGRESS",
+    "CONFIG_XFRM",
+    "CONFIG_IP_ROUTE_CLASSID",
+    "CONFIG_IPV6_SEG6_BPF",
+    "CONFIG_BPF_LIRC_MODE2",
+    "CONFIG_BPF_STREAM_PARSER",
+    "CONFIG_NETFILTER_XT_MATCH_BPF",
+    "CONFIG_BPFILTER",
+    "CONFIG_BPFILTER_UMH",
+    "CONFIG_TEST_BPF",
+    "CONFIG_HZ",
+    "CONFIG_BPF_LSM",
+    "CONFIG_LSM",
+    "CONFIG_SECURITY_LOCKDOWN_LSM",
+    "CONFIG_BPF_UNPRIV_DEFAULT_OFF",
+    "CONFIG_PREEMPT_RT",
+];
+
+/// Parses a kernel config (`.config` syntax). `# CONFIG_X is not set` becomes `n`.
+pub fn parse_config(text: &str) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    for line in text.lines() {
+        let line = line.trim();
+        if let Some(rest) = line.strip_prefix("# ") {
+            if let Some(key) = rest.strip_suffix(" is not set") {
+                out.insert(key.to_string(), "n".to_string());
+            }
+        } else if let Some((k, v)) = line.split_once('=')
+            && k.starts_with("CONFIG_")
+        {
+            out.insert(k.to_string(), v.trim_matches('"').to_string());
+        }
+    }
+    out
+}
+
+/// Reads the running kernel's config: /proc/config.gz, else /boot/config-<release>.
+/// Returns the source path and the BPF-related options.
+pub fn read_config(release: &str) -> Option<(String, BTreeMap<String, String>)> {
+    let text = fs::read("/proc/config.gz")
+        .ok()
+        .and_then(|gz| {
+            let mut s = String::new();
+            flate2::read::GzDecoder::new(&gz[..])
+                .read_to_string(&mut s)
+                .ok()
+                .map(|_| ("/proc/config.gz".to_string(), s))
+        })
+        .or_else(|| {
+            let p = format!("/boot/config-{release}");
+            fs::read_to_string(&p).ok().map(|s| (p, s))
+        })?;
+    let all = parse_config(&text.1);
+    let picked = BPF_CONFIG_KEYS
+        .iter()
+        .map(|k| {
+            (
+                k.to_string(),
+                all.get(*k).cloned().unwrap_or_else(|| "n".to_string()),
+            )
+        })
+        .collect();
+    Some((text.0, picked))
+}
+
+/// The active mode in /sys/kernel/security/lockdown: `none [integrity] confidentiality`.
+pub fn parse_lockdown(text: &str) -> Option<String> {
+    let start = text.find('[')?;
+    let end = text[start..].find(']')? + start;
+    Some(text[start + 1..end].to_string())
+}
+
+/// Effective capabilities from a /proc/<pid>/status `CapEff:` line.
+pub fn parse_cap_eff(status: &str) -> Option<u64> {
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("CapEff:"))
+        .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+}
+
+const CAP_NET_ADMIN: u32 = 12;
+const CAP_SYS_ADMIN: u32 = 21;
+const CAP_PERFMON: u32 = 38;
+const CAP_BPF: u32 = 39;
+
+/// The capabilities that decide what BPF may load.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Privileges {
+    pub euid: u32,
+    pub cap_bpf: bool,
+    pub cap_perfmon: bool,
+    pub cap_sys_admin: bool,
+    pub cap_net_admin: bool,
+}
+
+impl Privileges {
+    pub fn from_cap_eff(euid: u32, caps: u64) -> Self {
+        let has = |c: u32| caps & (1u64 << c) != 0;
+        Privileges {
+            euid,
+            cap_bpf: has(CAP_BPF),
+            cap_perfmon: has(CAP_PERFMON),
+            cap_sys_admin: has(CAP_SYS_ADMIN),
+            cap_net_admin: has(CAP_NET_ADMIN),
+        }
+    }
+    pub fn current() -> Self {
+        let caps = fs::read_to_string("/proc/self/status")
+            .ok()
+            .and_then(|s| parse_cap_eff(&s))
+            .unwrap_or(0);
+        Self::from_cap_eff(nix::unistd::geteuid().as_raw(), caps)
+    }
+    /// Whether privileged program types can be loaded at all.
+    pub fn may_load_bpf(&self) -> bool {
+        self.cap_sys_admin || self.cap_bpf
+    }
+}
+
+/// RLIMIT_MEMLOCK, before and after we raised it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Memlock {
+    /// Soft limit in bytes; `None` is unlimited.
+    pub soft: Option<u64>,
+    pub hard: Option<u64>,
+    /// Whether this kernel charges BPF memory to RLIMIT_MEMLOCK (before 5.11).
+    pub charged: bool,
+    /// What raising it did, if we tried.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub raised: Option<String>,
+}
+
+fn limit(v: nix::libc::rlim_t) -> Option<u64> {
+    (v != nix::libc::RLIM_INFINITY).then_some(v)
+}
+
+/// Before 5.11 every map and program is charged to RLIMIT_MEMLOCK, whose default (64 KiB
+/// or 8 MiB) fails probes with EPERM. Raise it to infinity there, as libbpf and aya do.
+pub fn raise_memlock_if_charged(release: &KernelRelease) -> Memlock {
+    use nix::sys::resource::{Resource, getrlimit, setrlimit};
+    let (soft, hard) = getrlimit(Resource::RLIMIT_MEMLOCK).unwrap_or((0, 0));
+    let mut m = Memlock {
+        soft: limit(soft),
+        hard: limit(hard),
+        charged: !release.at_least(5, 11),
+        raised: None,
+    };
+    if m.charged && m.soft.is_some() {
+        let inf = nix::libc::RLIM_INFINITY;
+        m.raised = Some(match setrlimit(Resource::RLIMIT_MEMLOCK, inf, inf) {
+            Ok(()) => {
+                m.soft = None;
+                m.hard = None;
+                "raised to unlimited".to_string()
+            }
+            Err(e) => format!("could not raise it ({e}); probes may fail with EPERM"),
+        });
+    }
+    m
+}
+
+fn read_trim(path: &str) -> Option<String> {
+    fs::read_to_string(path).ok().map(|s| s.trim().to_string())
+}
+
+fn mount_point(mounts: &str, fstype: &str) -> Option<String> {
+    mounts.lines().find_map(|l| {
+        let mut it = l.split_whitespace();
+        let (_, at, ty) = (it.next()?, it.next()?, it.next()?);
+        (ty == fstype).then(|| at.to_string())
+    })
+}
+
+/// Everything the report's "system" section shows.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SystemInfo {
+    pub release: Option<KernelRelease>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub release_error: Option<String>,
+    pub arch: String,
+    pub config_source: Option<String>,
+    pub config: BTreeMap<String, String>,
+    /// net.core.bpf_jit_* , kernel.unprivileged_bpf_disabled, kernel.kptr_restrict, …
+    pub sysctls: BTreeMap<String, String>,
+    pub lockdown: Option<String>,
+    pub btf_vmlinux: bool,
+    pub tracefs: Option<String>,
+    pub debugfs: Option<String>,
+    pub bpffs: Option<String>,
+    pub privileges: Privileges,
+    pub memlock: Memlock,
+}
+
+pub const SYSCTLS: &[(&str, &str)] = &[
+    (
+        "kernel.unprivileged_bpf_disabled",
+        "/proc/sys/kernel/unprivileged_bpf_disabled",
+    ),
+    (
+        "net.core.bpf_jit_enable",
+        "/proc/sys/net/core/bpf_jit_enable",
+    ),
+    (
+        "net.core.bpf_jit_harden",
+        "/proc/sys/net/core/bpf_jit_harden",
+    ),
+    (
+        "net.core.bpf_jit_kallsyms",
+        "/proc/sys/net/core/bpf_jit_kallsyms",
+    ),
+    ("net.core.bpf_jit_limit", "/proc/sys/net/core/bpf_jit_limit"),
+    ("kernel.kptr_restrict", "/proc/sys/kernel/kptr_restrict"),
+    (
+        "kernel.perf_event_paranoid",
+        "/proc/sys/kernel/perf_event_paranoid",
+    ),
+];
+
+impl SystemInfo {
+    /// Reads the running system. Also raises RLIMIT_MEMLOCK on kernels that charge it.
+    pub fn read() -> Self {
+        let (release, release_error) = match KernelRelease::current() {
+            Ok(r) => (Some(r), None),
+            Err(e) => (None, Some(e.to_string())),
+        };
+        let mounts = fs::read_to_string("/proc/mounts").unwrap_or_default();
+        let (config_source, config) = release
+            .as_ref()
+            .and_then(|r| read_config(&r.raw))
+            .map_or((None, BTreeMap::new()), |(s, c)| (Some(s), c));
+        let memlock = release
+            .as_ref()
+            .map(raise_memlock_if_charged)
+            .unwrap_or_default();
+        SystemInfo {
+            arch: std::env::consts::ARCH.to_string(),
+            config_source,
+            config,
+            sysctls: SYSCTLS
+                .iter()
+                .filter_map(|(k, p)| read_trim(p).map(|v| (k.to_string(), v)))
+                .collect(),
+            lockdown: read_trim("/sys/kernel/security/lockdown").and_then(|s| parse_lockdown(&s)),
+            btf_vmlinux: Path::new("/sys/kernel/btf/vmlinux").exists(),
+            tracefs: mount_point(&mounts, "tracefs"),
+            debugfs: mount_point(&mounts, "debugfs"),
+            bpffs: mount_point(&mounts, "bpf"),
+            privileges: Privileges::current(),
+            memlock,
+            release,
+            release_error,
+        }
+    }
+
+    pub fn sysctl(&self, key: &str) -> Option<i64> {
+        self.sysctls.get(key).and_then(|v| v.parse().ok())
+    }
+
+    /// Why probing is impossible here, if it is: then answers come from the version table.
+    pub fn why_probing_is_impossible(&self) -> Option<String> {
+        if self.privileges.may_load_bpf() {
+            return None;
+        }
+        let unpriv = self.sysctl("kernel.unprivileged_bpf_disabled").unwrap_or(1);
+        Some(format!(
+            "no CAP_BPF or CAP_SYS_ADMIN (euid {}) and kernel.unprivileged_bpf_disabled = {unpriv}: \
+             run as root or grant CAP_BPF+CAP_PERFMON+CAP_NET_ADMIN to probe for real",
+            self.privileges.euid
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn releases_of_many_distributions() {
+        for (raw, v, suffix) in [
+            ("5.10.0-46-amd64", "5.10.0", "-46-amd64"),
+            ("6.12.107+deb13-amd64", "6.12.107", "+deb13-amd64"),
+            ("6.1.0-56-cloud-amd64", "6.1.0", "-56-cloud-amd64"),
+            ("5.15.0-1034-aws", "5.15.0", "-1034-aws"),
+            ("5.4.0-100-generic", "5.4.0", "-100-generic"),
+            (
+                "4.18.0-513.5.1.el8_9.x86_64",
+                "4.18.0",
+                "-513.5.1.el8_9.x86_64",
+            ),
+            ("3.10.0-1160.el7.x86_64", "3.10.0", "-1160.el7.x86_64"),
+            ("6.8.0-rc3", "6.8.0", "-rc3"),
+            ("6.18.44-fc-v669", "6.18.44", "-fc-v669"),
+            ("6.1", "6.1.0", ""),
+            ("6.6.0+", "6.6.0", "+"),
+            ("5.15.300", "5.15.300", ""),
+        ] {
+            let r = KernelRelease::parse(raw).unwrap();
+            assert_eq!(r.version.to_string(), v, "{raw}");
+            assert_eq!(r.suffix, suffix, "{raw}");
+        }
+        assert_eq!(
+            KernelRelease::parse("5.15.300").unwrap().version_code(),
+            (5 << 16) | (15 << 8) | 255
+        );
+        for bad in ["", "linux", "6", "v6.1"] {
+            assert!(KernelRelease::parse(bad).is_err(), "{bad}");
+        }
+        assert!(
+            KernelRelease::parse("5.10.0-46-amd64")
+                .unwrap()
+                .at_least(5, 10)
+        );
+        assert!(
+            !KernelRelease::parse("5.10.0-46-amd64")
+                .unwrap()
+                .at_least(5, 11)
+        );
+    }
+
+    #[test]
+    fn config_lines() {
+        let c = parse_config(
+            "# comment\nCONFIG_BPF=y\n# CONFIG_BPF_LSM is not set\nCONFIG_HZ=250\nCONFIG_LSM=\"lockdown,bpf\"\n\n",
+        );
+        assert_eq!(c["CONFIG_BPF"], "y");
+        assert_eq!(c["CONFIG_BPF_LSM"], "n");
+        assert_eq!(c["CONFIG_HZ"], "250");
+        assert_eq!(c["CONFIG_LSM"], "lockdown,bpf");
+        assert_eq!(c.len(), 4);
+    }
+
+    #[test]
+    fn lockdown_and_caps() {
+        assert_eq!(
+            parse_lockdown("none [integrity] confidentiality\n").as_deref(),
+            Some("integrity")
+        );
+        assert_eq!(parse_lockdown("garbage"), None);
+        let status = "Name:\tx\nCapEff:\t000001ffffffffff\n";
+        let p = Privileges::from_cap_eff(0, parse_cap_eff(status).unwrap());
+        assert!(p.cap_bpf && p.cap_perfmon && p.cap_sys_admin && p.may_load_bpf());
+        let none =
+            Privileges::from_cap_eff(1000, parse_cap_eff("CapEff:\t0000000000000000").unwrap());
+        assert!(!none.may_load_bpf());
+        let sys = SystemInfo {
+            privileges: none,
+            ..Default::default()
+        };
+        assert!(sys.why_probing_is_impossible().unwrap().contains("CAP_BPF"));
+    }
+
+    #[test]
+    fn mounts() {
+        let m = "sysfs /sys sysfs rw 0 0\ntracefs /sys/kernel/tracing tracefs rw 0 0\nbpf /sys/fs/bpf bpf rw 0 0\n";
+        assert_eq!(
+            mount_point(m, "tracefs").as_deref(),
+            Some("/sys/kernel/tracing")
+        );
+        assert_eq!(mount_point(m, "bpf").as_deref(), Some("/sys/fs/bpf"));
+        assert_eq!(mount_point(m, "debugfs"), None);
+    }
+}

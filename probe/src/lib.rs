@@ -1,0 +1,37 @@
+//! # bpf-features-probe: what can BPF do on this kernel?
+//!
+//! Loads tiny hand-assembled programs through `bpf(2)` to answer, for the running kernel,
+//! which program types, map types, helpers (per program type and attach context) and
+//! miscellaneous features work. Every answer is one of three ([`Support`]): supported, not
+//! supported (with the verifier's own words), or unknown (with the reason — EPERM is never
+//! "not supported"). See [`support`] for the meaning of each answer.
+//!
+//! ```no_run
+//! use probe::{AttachContext, FeatureSource, Features, Helper};
+//! let f = Features::get();
+//! let a = f.helper(AttachContext::FentryBpfProg, Helper::GET_FUNC_IP);
+//! println!("bpf_get_func_ip in fentry on a BPF program: {a}");
+//! ```
+#![deny(unsafe_code)]
+
+pub mod btf;
+pub mod features;
+pub mod helpers;
+pub mod inferred;
+pub mod insn;
+pub mod kernel;
+pub mod map_types;
+pub mod misc;
+pub mod names;
+pub mod prober;
+pub mod prog_types;
+pub mod report;
+pub mod support;
+pub mod sys;
+
+pub use features::{Assumption, FeatureKey, FeatureSource, Features, Options, parse_assumptions};
+pub use kernel::{KernelRelease, SystemInfo};
+pub use misc::Misc;
+pub use names::{AttachContext, Helper, MapType, ProgramType, Since, UnknownName};
+pub use report::Report;
+pub use support::{Answer, Evidence, Origin, Scope, Support};

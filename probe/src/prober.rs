@@ -1,0 +1,304 @@
+//! What every probe family shares: the setup a program type needs to load, the fixtures
+//! some setups need (a BPF program to attach to), and the load itself — first without a
+//! verifier log (cheapest), then, only for a negative that needs evidence, with one.
+// A setup that cannot be built returns the answer it implies (with its evidence) as the
+// error; boxing it would only move the allocation.
+#![allow(clippy::result_large_err)]
+
+use std::{
+    cell::RefCell,
+    os::fd::{AsFd, BorrowedFd, OwnedFd},
+    sync::OnceLock,
+};
+
+use aya_obj::generated::{bpf_attach_type, bpf_func_info, bpf_insn};
+
+use crate::{
+    btf::{BtfBuilder, KernelBtf},
+    insn,
+    kernel::KernelRelease,
+    names::{AttachContext, ProgramType},
+    support::{Evidence, Support},
+    sys::{self, ENOTSUPP, LoadError, ProgLoad},
+};
+
+/// Verifier log size: enough for the few lines a tiny probe produces.
+const LOG_SIZE: usize = 64 * 1024;
+
+thread_local! {
+    // One reusable log buffer per probing thread.
+    static LOG: RefCell<Vec<u8>> = RefCell::new(vec![0; LOG_SIZE]);
+}
+
+/// A BPF program with BTF (a `sched_cls` returning 0, its function named `probe_target`)
+/// that fentry-on-a-program and `ext` probes attach to.
+pub struct TargetProg {
+    pub fd: OwnedFd,
+    /// The BTF id of `probe_target` in the program's own BTF.
+    pub func_btf_id: u32,
+    _btf: OwnedFd,
+}
+
+/// The BTF both the target and `ext` probes use: `int probe_target(struct __sk_buff *ctx)`.
+fn target_btf() -> (Vec<u8>, u32) {
+    let mut b = BtfBuilder::new();
+    let int = b.int("int", 4);
+    let skb = b.struct_("__sk_buff", 0, &[]);
+    let ptr = b.ptr(skb);
+    let proto = b.func_proto(int, &[("ctx", ptr)]);
+    let func = b.func("probe_target", proto);
+    (b.build(), func)
+}
+
+/// A loaded BTF blob and the `func_info` that ties instruction 0 to its function.
+fn load_func_btf() -> Result<(OwnedFd, [bpf_func_info; 1], u32), Support> {
+    let (blob, func) = target_btf();
+    let fd = sys::btf_load(&blob, None).map_err(|e| {
+        let ev = Evidence::probe("BPF_BTF_LOAD of a one-function BTF").with_errno(e.errno);
+        match e.errno.0 {
+            libc::EINVAL | libc::E2BIG => Support::Unsupported {
+                scope: crate::support::Scope::Kernel,
+                evidence: ev.with_detail("the kernel cannot load BTF (4.18)"),
+            },
+            _ => Support::unknown("could not load the BTF a probe needs", Some(ev)),
+        }
+    })?;
+    Ok((
+        fd,
+        [bpf_func_info {
+            insn_off: 0,
+            type_id: func,
+        }],
+        func,
+    ))
+}
+
+/// Objects probes share within one probing run. Each is created on first need and freed
+/// when the run ends, so nothing stays loaded.
+#[derive(Default)]
+pub struct Fixtures {
+    target: OnceLock<Result<TargetProg, Support>>,
+}
+
+impl Fixtures {
+    /// The shared target program, loaded once per run.
+    pub fn target(&self) -> Result<&TargetProg, Support> {
+        self.target
+            .get_or_init(|| {
+                let (btf, func_info, func_btf_id) = load_func_btf()?;
+                let insns = insn::return_zero();
+                let mut load = ProgLoad::new(ProgramType::SCHED_CLS.0, &insns);
+                load.prog_btf_fd = Some(btf.as_fd());
+                load.func_info = &func_info;
+                load.name = "probe_target";
+                let fd = load_with_evidence(&load).map_err(|(e, line)| {
+                    Support::unknown(
+                        "could not load the BPF program that fentry/ext probes attach to",
+                        Some(
+                            Evidence::probe("BPF_PROG_LOAD sched_cls with BTF")
+                                .with_errno(e.errno)
+                                .with_line(line),
+                        ),
+                    )
+                })?;
+                Ok(TargetProg {
+                    fd,
+                    func_btf_id,
+                    _btf: btf,
+                })
+            })
+            .as_ref()
+            .map_err(Clone::clone)
+    }
+}
+
+/// Loads without a log; on a failure, loads again with one and returns the error with the
+/// log's deciding line (cheap success, explained failure).
+pub fn load_with_evidence(load: &ProgLoad<'_>) -> Result<OwnedFd, (LoadError, Option<String>)> {
+    match sys::prog_load(load, None) {
+        Ok(fd) => Ok(fd),
+        Err(e) if needs_log(e.errno.0) => LOG.with(|buf| {
+            let mut buf = buf.borrow_mut();
+            match sys::prog_load(load, Some(&mut buf)) {
+                Ok(fd) => Ok(fd),
+                Err(e) => {
+                    let line = crate::support::deciding_line(&e.log, &[]);
+                    Err((e, line))
+                }
+            }
+        }),
+        Err(e) => Err((e, None)),
+    }
+}
+
+/// The errnos whose meaning depends on what the verifier said.
+pub fn needs_log(errno: i32) -> bool {
+    matches!(errno, libc::EINVAL | ENOTSUPP | libc::EOPNOTSUPP)
+}
+
+/// How one program type (in one attach context) is set up to load.
+pub struct LoadSetup<'a> {
+    pub prog_type: ProgramType,
+    pub expected_attach_type: u32,
+    pub attach_btf_id: u32,
+    pub attach_prog: Option<BorrowedFd<'a>>,
+    /// ext programs need BTF of their own.
+    pub prog_btf: Option<(OwnedFd, [bpf_func_info; 1])>,
+    pub kern_version: u32,
+    pub prog_flags: u32,
+    /// What the setup is, for evidence: `tracing (fentry on bpf_fentry_test1)`.
+    pub desc: String,
+}
+
+impl<'a> LoadSetup<'a> {
+    pub fn plain(t: ProgramType) -> Self {
+        LoadSetup {
+            prog_type: t,
+            expected_attach_type: 0,
+            attach_btf_id: 0,
+            attach_prog: None,
+            prog_btf: None,
+            kern_version: 0,
+            prog_flags: 0,
+            desc: t.name(),
+        }
+    }
+
+    fn attach(mut self, a: bpf_attach_type) -> Self {
+        self.expected_attach_type = a as u32;
+        self
+    }
+
+    /// A `ProgLoad` for `insns` with this setup.
+    pub fn load<'b>(&'b self, insns: &'b [bpf_insn]) -> ProgLoad<'b> {
+        let mut l = ProgLoad::new(self.prog_type.0, insns);
+        l.expected_attach_type = self.expected_attach_type;
+        l.attach_btf_id = self.attach_btf_id;
+        l.attach_prog_fd = self.attach_prog;
+        l.kern_version = self.kern_version;
+        l.prog_flags = self.prog_flags;
+        if let Some((btf, fi)) = &self.prog_btf {
+            l.prog_btf_fd = Some(btf.as_fd());
+            l.func_info = fi;
+        }
+        l
+    }
+}
+
+/// Everything a probe needs to know about the kernel, and the shared fixtures.
+pub struct Prober<'a> {
+    pub btf: Option<&'a KernelBtf>,
+    pub release: Option<&'a KernelRelease>,
+    pub fixtures: &'a Fixtures,
+}
+
+fn vmlinux_func<'b>(btf: Option<&KernelBtf>, names: &[&'b str]) -> Result<(u32, &'b str), Support> {
+    let Some(btf) = btf else {
+        return Err(Support::unknown(
+            "this program type attaches by BTF id, and the kernel exposes no BTF \
+             (/sys/kernel/btf/vmlinux)",
+            None,
+        ));
+    };
+    names
+        .iter()
+        .find_map(|n| btf.func_id(n).map(|id| (id, *n)))
+        .ok_or_else(|| {
+            Support::unknown(
+                format!("none of {names:?} is in the kernel's BTF to attach to"),
+                None,
+            )
+        })
+}
+
+impl<'a> Prober<'a> {
+    /// The setup for a program type in an attach context (libbpf's `probe_prog_load`
+    /// choices, plus BTF targets for the types that need one).
+    pub fn setup(&self, ctx: AttachContext) -> Result<LoadSetup<'a>, Support> {
+        use aya_obj::generated::bpf_prog_type::*;
+        let t = ctx.prog_type();
+        let s = LoadSetup::plain(t);
+        Ok(match ctx {
+            AttachContext::KprobeMulti => {
+                let mut s = s.attach(bpf_attach_type::BPF_TRACE_KPROBE_MULTI);
+                s.desc = "kprobe (kprobe_multi)".into();
+                s
+            }
+            AttachContext::FexitKernelFn => {
+                let (id, name) = vmlinux_func(self.btf, &["bpf_fentry_test1"])?;
+                let mut s = s.attach(bpf_attach_type::BPF_TRACE_FEXIT);
+                s.attach_btf_id = id;
+                s.desc = format!("tracing (fexit on {name})");
+                s
+            }
+            AttachContext::FentryBpfProg => {
+                let target = self.fixtures.target()?;
+                let mut s = s.attach(bpf_attach_type::BPF_TRACE_FENTRY);
+                s.attach_btf_id = target.func_btf_id;
+                s.attach_prog = Some(target.fd.as_fd());
+                s.desc = "tracing (fentry on a BPF program, attach_prog_fd)".into();
+                s
+            }
+            AttachContext::Default(t) => match t.0 {
+                x if x == BPF_PROG_TYPE_KPROBE as u32 => {
+                    let mut s = s;
+                    s.kern_version = self.release.map_or(0, KernelRelease::version_code);
+                    s
+                }
+                x if x == BPF_PROG_TYPE_CGROUP_SOCK_ADDR as u32 => {
+                    s.attach(bpf_attach_type::BPF_CGROUP_INET4_CONNECT)
+                }
+                x if x == BPF_PROG_TYPE_CGROUP_SOCKOPT as u32 => {
+                    s.attach(bpf_attach_type::BPF_CGROUP_GETSOCKOPT)
+                }
+                x if x == BPF_PROG_TYPE_SK_LOOKUP as u32 => {
+                    s.attach(bpf_attach_type::BPF_SK_LOOKUP)
+                }
+                x if x == BPF_PROG_TYPE_NETFILTER as u32 => {
+                    s.attach(bpf_attach_type::BPF_NETFILTER)
+                }
+                // "Syscall programs can only be sleepable" (5.14).
+                x if x == BPF_PROG_TYPE_SYSCALL as u32 => {
+                    let mut s = s;
+                    s.prog_flags = aya_obj::generated::BPF_F_SLEEPABLE;
+                    s.desc = "syscall (sleepable)".into();
+                    s
+                }
+                x if x == BPF_PROG_TYPE_TRACING as u32 => {
+                    let (id, name) = vmlinux_func(self.btf, &["bpf_fentry_test1"])?;
+                    let mut s = s.attach(bpf_attach_type::BPF_TRACE_FENTRY);
+                    s.attach_btf_id = id;
+                    s.desc = format!("tracing (fentry on {name})");
+                    s
+                }
+                x if x == BPF_PROG_TYPE_LSM as u32 => {
+                    let (id, name) = vmlinux_func(self.btf, &["bpf_lsm_bpf", "bpf_lsm_file_open"])?;
+                    let mut s = s.attach(bpf_attach_type::BPF_LSM_MAC);
+                    s.attach_btf_id = id;
+                    s.desc = format!("lsm (on {name})");
+                    s
+                }
+                x if x == BPF_PROG_TYPE_EXT as u32 => {
+                    let target = self.fixtures.target()?;
+                    let (btf, fi, _) = load_func_btf()?;
+                    let mut s = s;
+                    s.attach_btf_id = target.func_btf_id;
+                    s.attach_prog = Some(target.fd.as_fd());
+                    s.prog_btf = Some((btf, fi));
+                    s.desc = "ext (replacing a function of a BPF program)".into();
+                    s
+                }
+                _ => s,
+            },
+        })
+    }
+
+    /// Loads `insns` with the setup and returns the result with the deciding log line.
+    pub fn try_load(
+        &self,
+        setup: &LoadSetup<'_>,
+        insns: &[bpf_insn],
+    ) -> Result<OwnedFd, LoadError> {
+        load_with_evidence(&setup.load(insns)).map_err(|(e, _)| e)
+    }
+}

@@ -1,0 +1,527 @@
+//! What a probe answers, and how an errno and a verifier log become that answer.
+//!
+//! # Meaning of an answer
+//! Every question gets one of three answers, never a bare bool:
+//! - [`Support::Supported`]: the kernel accepted the probe (or, for helpers, accepted the
+//!   call and only rejected our deliberately unset arguments with EACCES);
+//! - [`Support::Unsupported`]: the kernel said no in words that mean "does not exist here":
+//!   EINVAL/E2BIG with the verifier's line, or ENOTSUPP. The [`Scope`] says whether the
+//!   kernel lacks it entirely, lacks it for this program type, or refuses it in this attach
+//!   context;
+//! - [`Support::Unknown`]: anything else — EPERM (not allowed is not "not supported"),
+//!   lockdown, an errno we cannot interpret, a probe that was skipped.
+//!
+//! Each answer also says where it came from ([`Origin`]): probed on this kernel, inferred
+//! from the kernel version because probing was impossible, or assumed by the user. Only
+//! conclusive probed answers are cached (see [`crate::Features`]).
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::sys::{ENOTSUPP, Errno, LoadError};
+
+/// Where the refusal applies.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Scope {
+    /// The kernel does not have it at all.
+    Kernel,
+    /// The kernel has it, but not for this program type.
+    ProgramType,
+    /// The program type may use it, but not in this attach context.
+    Context,
+}
+
+/// What a user pastes into a bug report: what was tried and what the kernel said.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Evidence {
+    /// What was tried, e.g. `BPF_PROG_LOAD kprobe: call 173; r0 = 0; exit`.
+    pub probe: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub errno: Option<i32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub errno_name: Option<String>,
+    /// The verifier's (or BTF checker's) own deciding line.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verifier_line: Option<String>,
+    /// Anything else that decided the answer (a BTF enum lookup, a version comparison).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}
+
+impl Evidence {
+    pub fn probe(probe: impl Into<String>) -> Self {
+        Evidence {
+            probe: probe.into(),
+            errno: None,
+            errno_name: None,
+            verifier_line: None,
+            detail: None,
+        }
+    }
+    pub fn with_errno(mut self, e: Errno) -> Self {
+        self.errno = Some(e.0);
+        self.errno_name = Some(e.name());
+        self
+    }
+    pub fn with_line(mut self, line: Option<String>) -> Self {
+        self.verifier_line = line.filter(|l| !l.is_empty());
+        self
+    }
+    pub fn with_detail(mut self, d: impl Into<String>) -> Self {
+        self.detail = Some(d.into());
+        self
+    }
+}
+
+impl fmt::Display for Evidence {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut parts = Vec::new();
+        if let Some(n) = &self.errno_name {
+            parts.push(n.clone());
+        }
+        if let Some(l) = &self.verifier_line {
+            parts.push(format!("`{l}`"));
+        }
+        if let Some(d) = &self.detail {
+            parts.push(d.clone());
+        }
+        if parts.is_empty() {
+            parts.push(self.probe.clone());
+        }
+        f.write_str(&parts.join(" "))
+    }
+}
+
+/// The three answers.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum Support {
+    Supported {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        evidence: Option<Evidence>,
+    },
+    Unsupported {
+        scope: Scope,
+        evidence: Evidence,
+    },
+    Unknown {
+        reason: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        evidence: Option<Evidence>,
+    },
+}
+
+impl Support {
+    pub fn supported() -> Self {
+        Support::Supported { evidence: None }
+    }
+    pub fn unknown(reason: impl Into<String>, evidence: Option<Evidence>) -> Self {
+        Support::Unknown {
+            reason: reason.into(),
+            evidence,
+        }
+    }
+    pub fn is_supported(&self) -> bool {
+        matches!(self, Support::Supported { .. })
+    }
+    pub fn is_unsupported(&self) -> bool {
+        matches!(self, Support::Unsupported { .. })
+    }
+    pub fn is_unknown(&self) -> bool {
+        matches!(self, Support::Unknown { .. })
+    }
+    /// `Some(true/false)` when conclusive.
+    pub fn as_bool(&self) -> Option<bool> {
+        match self {
+            Support::Supported { .. } => Some(true),
+            Support::Unsupported { .. } => Some(false),
+            Support::Unknown { .. } => None,
+        }
+    }
+}
+
+impl fmt::Display for Support {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Support::Supported { evidence: None } => f.write_str("supported"),
+            Support::Supported { evidence: Some(e) } => write!(f, "supported ({e})"),
+            Support::Unsupported { scope, evidence } => {
+                let s = match scope {
+                    Scope::Kernel => "not supported by this kernel",
+                    Scope::ProgramType => "not supported for this program type",
+                    Scope::Context => "not supported in this attach context",
+                };
+                write!(f, "{s}: {evidence}")
+            }
+            Support::Unknown {
+                reason,
+                evidence: None,
+            } => write!(f, "unknown: {reason}"),
+            Support::Unknown {
+                reason,
+                evidence: Some(e),
+            } => write!(f, "unknown: {reason} ({e})"),
+        }
+    }
+}
+
+/// Where an answer came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Origin {
+    /// Loaded (or created) on this kernel, this process.
+    Probed,
+    /// From the built-in version table: probing was impossible here.
+    Inferred,
+    /// Forced by the user (API, `--assume`, `BPF_FEATURES_ASSUME`).
+    Assumed,
+    /// Replayed from a recorded report.
+    Recorded,
+}
+
+/// An answer and its origin. Serialised flat: `{"status": …, "origin": …, …}`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Answer {
+    #[serde(flatten)]
+    pub support: Support,
+    pub origin: Origin,
+    /// Why the origin is not `probed` (the reason probing was impossible, the override).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub origin_reason: Option<String>,
+}
+
+impl Answer {
+    pub fn probed(support: Support) -> Self {
+        Answer {
+            support,
+            origin: Origin::Probed,
+            origin_reason: None,
+        }
+    }
+    pub fn with_origin(support: Support, origin: Origin, reason: impl Into<String>) -> Self {
+        Answer {
+            support,
+            origin,
+            origin_reason: Some(reason.into()),
+        }
+    }
+    pub fn is_supported(&self) -> bool {
+        self.support.is_supported()
+    }
+    /// Only conclusive, probed answers are worth caching: an EPERM today may be an
+    /// answer after the caller gains a capability.
+    pub fn cacheable(&self) -> bool {
+        self.origin == Origin::Probed && !self.support.is_unknown()
+    }
+}
+
+impl fmt::Display for Answer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.support)?;
+        match (self.origin, &self.origin_reason) {
+            (Origin::Probed, _) => Ok(()),
+            (o, Some(r)) => write!(f, " [{} — {r}]", serde_plain(o)),
+            (o, None) => write!(f, " [{}]", serde_plain(o)),
+        }
+    }
+}
+
+fn serde_plain(o: Origin) -> &'static str {
+    match o {
+        Origin::Probed => "probed",
+        Origin::Inferred => "inferred",
+        Origin::Assumed => "assumed",
+        Origin::Recorded => "recorded",
+    }
+}
+
+/// Phrases of the verifier that mean the helper does not exist for this program type
+/// (`check_helper_call`: `invalid func %s#%d` for ids past `__BPF_FUNC_MAX_ID`,
+/// `unknown func %s#%d` when the type's `get_func_proto` returns NULL).
+const HELPER_UNKNOWN: &[&str] = &[
+    "invalid func ",
+    "unknown func ",
+    "program of this type cannot use helper",
+];
+
+/// Phrases that mean the helper exists for the type but this attach context refuses it
+/// (`check_get_func_ip`: `not supported for program type`, `supported only for
+/// fentry/fexit/fmod_ret programs`; `fn->allowed()`: `helper call is not allowed in probe`;
+/// sleepable-only helpers: `helper call might sleep in a non-sleepable prog`).
+const HELPER_CONTEXT: &[&str] = &[
+    "not supported for program type",
+    "supported only for",
+    "helper call is not allowed in probe",
+    "might sleep in a non-sleepable prog",
+];
+
+/// The one line of a verifier log that decided the outcome: the first line matching one
+/// of `patterns`, else the last non-empty line that is not a statistics line.
+pub fn deciding_line(log: &str, patterns: &[&str]) -> Option<String> {
+    let lines = || log.lines().map(str::trim).filter(|l| !l.is_empty());
+    lines()
+        .find(|l| patterns.iter().any(|p| l.contains(p)))
+        .or_else(|| {
+            lines().rfind(|l| !l.starts_with("processed ") && !l.starts_with("verification time"))
+        })
+        .map(str::to_string)
+}
+
+fn not_permitted(errno: Errno) -> String {
+    match errno.0 {
+        libc::EPERM => "EPERM: not allowed to load this here (needs CAP_BPF with CAP_PERFMON or \
+                        CAP_NET_ADMIN, or CAP_SYS_ADMIN; or refused by lockdown, an LSM or the \
+                        kernel's policy for this program class) — not the same as unsupported"
+            .to_string(),
+        libc::EACCES => "EACCES: permission denied by the kernel".to_string(),
+        _ => format!("{errno}: the kernel's answer does not say whether it is supported"),
+    }
+}
+
+/// Classifies the load of a helper-calling probe (`call <id>; r0 = 0; exit`), errno first.
+pub fn classify_helper_load(result: Result<(), &LoadError>, probe: &str) -> Support {
+    let Err(err) = result else {
+        return Support::supported();
+    };
+    let ev = |patterns: &[&str]| {
+        Evidence::probe(probe)
+            .with_errno(err.errno)
+            .with_line(deciding_line(&err.log, patterns))
+    };
+    match err.errno.0 {
+        // check_helper_call found the helper's prototype, then rejected our unset
+        // argument registers: the helper is callable here.
+        libc::EACCES => Support::Supported {
+            evidence: Some(
+                ev(&["!read_ok", "expected", "type="])
+                    .with_detail("helper accepted; only the probe's unset arguments were rejected"),
+            ),
+        },
+        ENOTSUPP | libc::EOPNOTSUPP => Support::Unsupported {
+            scope: Scope::Context,
+            evidence: ev(HELPER_CONTEXT),
+        },
+        libc::EINVAL => {
+            let log = &err.log;
+            if let Some(l) = HELPER_CONTEXT.iter().find(|p| log.contains(*p)) {
+                Support::Unsupported {
+                    scope: Scope::Context,
+                    evidence: ev(&[l]),
+                }
+            } else if log.contains("invalid func unknown#") {
+                Support::Unsupported {
+                    scope: Scope::Kernel,
+                    evidence: ev(HELPER_UNKNOWN),
+                }
+            } else if HELPER_UNKNOWN.iter().any(|p| log.contains(p)) {
+                Support::Unsupported {
+                    scope: Scope::ProgramType,
+                    evidence: ev(HELPER_UNKNOWN),
+                }
+            } else {
+                Support::unknown(
+                    "EINVAL, but the verifier refused the probe for a reason other than the helper",
+                    Some(ev(&[])),
+                )
+            }
+        }
+        _ => Support::unknown(not_permitted(err.errno), Some(ev(&[]))),
+    }
+}
+
+/// Classifies a program-type probe (`r0 = 0; exit` with the type's setup).
+pub fn classify_prog_load(result: Result<(), &LoadError>, probe: &str) -> Support {
+    let Err(err) = result else {
+        return Support::supported();
+    };
+    let ev = Evidence::probe(probe)
+        .with_errno(err.errno)
+        .with_line(deciding_line(
+            &err.log,
+            &["unknown", "invalid", "not supported"],
+        ));
+    match err.errno.0 {
+        // bpf_prog_load: find_prog_type() fails with EINVAL for an unknown type; E2BIG when
+        // our bpf_attr is larger than the kernel's and carries data it does not know.
+        libc::EINVAL | libc::E2BIG | ENOTSUPP | libc::EOPNOTSUPP => Support::Unsupported {
+            scope: Scope::Kernel,
+            evidence: ev,
+        },
+        _ => Support::unknown(not_permitted(err.errno), Some(ev)),
+    }
+}
+
+/// Classifies a map-creation or other object probe whose only evidence is the errno.
+pub fn classify_errno(result: Result<(), Errno>, probe: &str) -> Support {
+    match result {
+        Ok(()) => Support::supported(),
+        Err(e) => {
+            let ev = Evidence::probe(probe).with_errno(e);
+            match e.0 {
+                libc::EINVAL | libc::E2BIG | ENOTSUPP | libc::EOPNOTSUPP => Support::Unsupported {
+                    scope: Scope::Kernel,
+                    evidence: ev,
+                },
+                _ => Support::unknown(not_permitted(e), Some(ev)),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn err(errno: i32, log: &str) -> LoadError {
+        LoadError {
+            errno: Errno(errno),
+            log: log.to_string(),
+        }
+    }
+
+    #[test]
+    fn helper_past_the_kernels_last_id_is_unsupported_by_the_kernel() {
+        let e = err(
+            libc::EINVAL,
+            "0: R1=ctx() R10=fp0\n0: (85) call unknown#173\ninvalid func unknown#173\n",
+        );
+        match classify_helper_load(Err(&e), "p") {
+            Support::Unsupported { scope, evidence } => {
+                assert_eq!(scope, Scope::Kernel);
+                assert_eq!(
+                    evidence.verifier_line.as_deref(),
+                    Some("invalid func unknown#173")
+                );
+                assert_eq!(evidence.errno_name.as_deref(), Some("EINVAL"));
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn helper_unknown_to_the_type_is_unsupported_for_the_type() {
+        let e = err(
+            libc::EINVAL,
+            "0: (85) call bpf_get_current_pid_tgid#14\nunknown func bpf_get_current_pid_tgid#14\n",
+        );
+        let s = classify_helper_load(Err(&e), "p");
+        assert!(
+            matches!(
+                s,
+                Support::Unsupported {
+                    scope: Scope::ProgramType,
+                    ..
+                }
+            ),
+            "{s:?}"
+        );
+        assert!(
+            s.to_string()
+                .contains("unknown func bpf_get_current_pid_tgid#14")
+        );
+    }
+
+    #[test]
+    fn pwru_bug_context_refusal_is_context_scoped() {
+        // 5.15-5.17: fentry on a BPF program was verified as the target's type.
+        let e = err(
+            ENOTSUPP,
+            "0: (85) call bpf_get_func_ip#173\nfunc bpf_get_func_ip#173 not supported for program type 3\n",
+        );
+        let s = classify_helper_load(Err(&e), "p");
+        match &s {
+            Support::Unsupported { scope, evidence } => {
+                assert_eq!(*scope, Scope::Context);
+                assert_eq!(
+                    evidence.verifier_line.as_deref(),
+                    Some("func bpf_get_func_ip#173 not supported for program type 3")
+                );
+                assert_eq!(evidence.errno_name.as_deref(), Some("ENOTSUPP"));
+            }
+            other => panic!("{other:?}"),
+        }
+        let e = err(
+            libc::EINVAL,
+            "func bpf_get_func_ip#173 supported only for fentry/fexit/fmod_ret programs\n",
+        );
+        assert!(matches!(
+            classify_helper_load(Err(&e), "p"),
+            Support::Unsupported {
+                scope: Scope::Context,
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn eacces_and_success_mean_callable() {
+        assert!(classify_helper_load(Ok(()), "p").is_supported());
+        let e = err(
+            libc::EACCES,
+            "0: (85) call bpf_map_lookup_elem#1\nR1 type=ctx expected=map_ptr\n",
+        );
+        match classify_helper_load(Err(&e), "p") {
+            Support::Supported { evidence: Some(ev) } => {
+                assert_eq!(
+                    ev.verifier_line.as_deref(),
+                    Some("R1 type=ctx expected=map_ptr")
+                )
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn eperm_is_never_unsupported() {
+        // This very machine: fentry refused with EPERM and an empty log.
+        let e = err(libc::EPERM, "");
+        for s in [
+            classify_helper_load(Err(&e), "p"),
+            classify_prog_load(Err(&e), "p"),
+            classify_errno(Err(Errno(libc::EPERM)), "p"),
+        ] {
+            assert!(s.is_unknown(), "{s:?}");
+            assert!(s.to_string().contains("EPERM"));
+            assert!(s.to_string().contains("not the same as unsupported"));
+        }
+    }
+
+    #[test]
+    fn other_einval_is_not_claimed_as_unsupported() {
+        let e = err(libc::EINVAL, "R0 !read_ok\n");
+        assert!(classify_helper_load(Err(&e), "p").is_unknown());
+    }
+
+    #[test]
+    fn program_and_map_errnos() {
+        assert!(classify_prog_load(Err(&err(libc::EINVAL, "")), "p").is_unsupported());
+        assert!(classify_prog_load(Err(&err(libc::E2BIG, "")), "p").is_unsupported());
+        assert!(classify_prog_load(Err(&err(libc::ENOMEM, "")), "p").is_unknown());
+        assert!(classify_errno(Err(Errno(libc::EINVAL)), "p").is_unsupported());
+        assert!(classify_errno(Ok(()), "p").is_supported());
+    }
+
+    #[test]
+    fn deciding_line_skips_statistics() {
+        let log = "0: (b7) r0 = 0\nsome error here\nprocessed 2 insns (limit 1000000)\n";
+        assert_eq!(deciding_line(log, &[]).as_deref(), Some("some error here"));
+        assert_eq!(deciding_line("", &[]), None);
+    }
+
+    #[test]
+    fn answers_serialise_flat_and_round_trip() {
+        let a = Answer::probed(Support::Unsupported {
+            scope: Scope::Kernel,
+            evidence: Evidence::probe("x").with_errno(Errno(libc::EINVAL)),
+        });
+        let j = serde_json::to_value(&a).unwrap();
+        assert_eq!(j["status"], "unsupported");
+        assert_eq!(j["origin"], "probed");
+        assert_eq!(j["evidence"]["errno"], libc::EINVAL);
+        let back: Answer = serde_json::from_value(j).unwrap();
+        assert_eq!(back, a);
+        assert!(a.cacheable());
+        assert!(!Answer::probed(Support::unknown("x", None)).cacheable());
+    }
+}

@@ -1,0 +1,509 @@
+//! The one door to the kernel.
+//!
+//! Every raw `bpf(2)` call of the workspace goes through [`bpf`] in this module, and this is
+//! the only module that contains `unsafe` (the crate root denies it elsewhere). Everything
+//! handed back to callers is safe: file descriptors are [`OwnedFd`]s, errors are [`Errno`]s
+//! that keep the raw number, and verifier logs are `String`s.
+//!
+//! The UAPI types (`bpf_attr`, `bpf_insn`, `bpf_prog_info`, …) come from
+//! `aya_obj::generated`, never from hand-copied numbers.
+#![allow(unsafe_code)]
+
+use std::{
+    ffi::CStr,
+    fmt, io, mem,
+    os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd},
+    sync::atomic::{AtomicU64, Ordering},
+};
+
+use aya_obj::generated::{
+    bpf_attach_type, bpf_attr, bpf_btf_info, bpf_cmd, bpf_func_info, bpf_insn, bpf_prog_info,
+};
+
+/// ENOTSUPP: the kernel-internal "operation not supported" (524), which the verifier returns
+/// for helpers it knows but refuses in a context. libc has no name for it.
+pub const ENOTSUPP: i32 = 524;
+
+/// An errno returned by `bpf(2)`, kept as the raw number so nothing is lost on the way to a
+/// report. Compare with the `libc::E*` constants.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Errno(pub i32);
+
+impl Errno {
+    /// The symbolic name (`EINVAL`, `ENOTSUPP`, …), as users grep for it.
+    pub fn name(self) -> String {
+        match self.0 {
+            ENOTSUPP => "ENOTSUPP".to_string(),
+            n => {
+                let e = nix::errno::Errno::from_raw(n);
+                if e == nix::errno::Errno::UnknownErrno {
+                    format!("errno {n}")
+                } else {
+                    format!("{e:?}")
+                }
+            }
+        }
+    }
+
+    fn last() -> Self {
+        Errno(io::Error::last_os_error().raw_os_error().unwrap_or(0))
+    }
+}
+
+impl fmt::Display for Errno {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let desc = match self.0 {
+            ENOTSUPP => "operation not supported (kernel-internal ENOTSUPP)".to_string(),
+            n => io::Error::from_raw_os_error(n).to_string(),
+        };
+        write!(f, "{} ({desc})", self.name())
+    }
+}
+
+impl std::error::Error for Errno {}
+
+/// A failed load, with what the verifier said (empty when no log was asked for).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LoadError {
+    pub errno: Errno,
+    pub log: String,
+}
+
+static BPF_SYSCALLS: AtomicU64 = AtomicU64::new(0);
+
+/// How many `bpf(2)` calls this process has made through this module. Tests use it to check
+/// that a cached answer costs no syscall; benchmarks use it to count loads.
+pub fn syscall_count() -> u64 {
+    BPF_SYSCALLS.load(Ordering::Relaxed)
+}
+
+fn zeroed_attr() -> bpf_attr {
+    // SAFETY: bpf_attr is a C union of plain integers and arrays of integers, for which the
+    // all-zero bit pattern is valid (and is what the kernel expects in unused fields).
+    unsafe { mem::zeroed() }
+}
+
+/// The raw syscall. Every other function here builds a `bpf_attr` and calls this.
+fn bpf(cmd: bpf_cmd, attr: &mut bpf_attr) -> Result<i64, Errno> {
+    BPF_SYSCALLS.fetch_add(1, Ordering::Relaxed);
+    // SAFETY: `attr` is a valid, initialised bpf_attr borrowed for the whole call, and we pass
+    // its exact size; every pointer stored inside it by our callers points to memory that
+    // outlives this call (they are borrowed in the caller's frame).
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_bpf,
+            cmd as libc::c_long,
+            attr as *mut bpf_attr,
+            mem::size_of::<bpf_attr>(),
+        )
+    };
+    if ret < 0 { Err(Errno::last()) } else { Ok(ret) }
+}
+
+fn bpf_fd(cmd: bpf_cmd, attr: &mut bpf_attr) -> Result<OwnedFd, Errno> {
+    let fd = bpf(cmd, attr)?;
+    // SAFETY: on success these commands return a new file descriptor that nobody else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
+}
+
+fn log_to_string(log: &[u8]) -> String {
+    let end = log.iter().position(|&b| b == 0).unwrap_or(log.len());
+    String::from_utf8_lossy(&log[..end]).into_owned()
+}
+
+fn copy_name(dst: &mut [libc::c_char; 16], name: &str) {
+    // The kernel accepts [A-Za-z0-9_.] and needs a NUL within 16 bytes.
+    for (d, b) in dst.iter_mut().zip(
+        name.bytes()
+            .filter(|b| b.is_ascii_alphanumeric() || *b == b'_' || *b == b'.')
+            .take(15),
+    ) {
+        *d = b as libc::c_char;
+    }
+}
+
+/// Everything BPF_PROG_LOAD takes that this workspace uses.
+#[derive(Clone, Copy)]
+pub struct ProgLoad<'a> {
+    pub prog_type: u32,
+    pub expected_attach_type: u32,
+    pub insns: &'a [bpf_insn],
+    pub license: &'a CStr,
+    /// Only kprobe programs on kernels before 5.0 look at it.
+    pub kern_version: u32,
+    pub prog_flags: u32,
+    /// Left empty by probes: kernels before 4.15 reject a name.
+    pub name: &'a str,
+    pub attach_btf_id: u32,
+    /// fentry/fexit/freplace on a BPF program: the target program.
+    pub attach_prog_fd: Option<BorrowedFd<'a>>,
+    pub prog_btf_fd: Option<BorrowedFd<'a>>,
+    pub func_info: &'a [bpf_func_info],
+}
+
+impl<'a> ProgLoad<'a> {
+    pub fn new(prog_type: u32, insns: &'a [bpf_insn]) -> Self {
+        ProgLoad {
+            prog_type,
+            expected_attach_type: 0,
+            insns,
+            license: c"GPL",
+            kern_version: 0,
+            prog_flags: 0,
+            name: "",
+            attach_btf_id: 0,
+            attach_prog_fd: None,
+            prog_btf_fd: None,
+            func_info: &[],
+        }
+    }
+}
+
+/// BPF_PROG_LOAD. With `log`, the verifier writes its log there (level 1) and a failure
+/// carries it; without, the load is as cheap as the kernel allows.
+pub fn prog_load(p: &ProgLoad<'_>, log: Option<&mut [u8]>) -> Result<OwnedFd, LoadError> {
+    let mut attr = zeroed_attr();
+    // SAFETY: writing plain integer fields of the union member that BPF_PROG_LOAD reads.
+    let u = unsafe { &mut attr.__bindgen_anon_3 };
+    u.prog_type = p.prog_type;
+    u.expected_attach_type = p.expected_attach_type;
+    u.insns = p.insns.as_ptr() as u64;
+    u.insn_cnt = p.insns.len() as u32;
+    u.license = p.license.as_ptr() as u64;
+    u.kern_version = p.kern_version;
+    u.prog_flags = p.prog_flags;
+    copy_name(&mut u.prog_name, p.name);
+    u.attach_btf_id = p.attach_btf_id;
+    if let Some(fd) = p.attach_prog_fd {
+        u.__bindgen_anon_1.attach_prog_fd = fd.as_raw_fd() as u32;
+    }
+    if let Some(fd) = p.prog_btf_fd {
+        u.prog_btf_fd = fd.as_raw_fd() as u32;
+    }
+    if !p.func_info.is_empty() {
+        u.func_info_rec_size = mem::size_of::<bpf_func_info>() as u32;
+        u.func_info = p.func_info.as_ptr() as u64;
+        u.func_info_cnt = p.func_info.len() as u32;
+    }
+    let mut log = log;
+    if let Some(buf) = log.as_deref_mut() {
+        buf.fill(0);
+        u.log_level = 1;
+        u.log_size = buf.len() as u32;
+        u.log_buf = buf.as_mut_ptr() as u64;
+    }
+    bpf_fd(bpf_cmd::BPF_PROG_LOAD, &mut attr).map_err(|errno| LoadError {
+        errno,
+        log: log.map(|b| log_to_string(b)).unwrap_or_default(),
+    })
+}
+
+/// Everything BPF_MAP_CREATE takes that the probes use.
+#[derive(Clone, Copy, Default)]
+pub struct MapCreate<'a> {
+    pub map_type: u32,
+    pub key_size: u32,
+    pub value_size: u32,
+    pub max_entries: u32,
+    pub map_flags: u32,
+    pub inner_map_fd: Option<BorrowedFd<'a>>,
+    pub btf_fd: Option<BorrowedFd<'a>>,
+    pub btf_key_type_id: u32,
+    pub btf_value_type_id: u32,
+    pub btf_vmlinux_value_type_id: u32,
+    pub map_extra: u64,
+}
+
+/// BPF_MAP_CREATE.
+pub fn map_create(m: &MapCreate<'_>) -> Result<OwnedFd, Errno> {
+    let mut attr = zeroed_attr();
+    // SAFETY: writing plain integer fields of the union member that BPF_MAP_CREATE reads.
+    let u = unsafe { &mut attr.__bindgen_anon_1 };
+    u.map_type = m.map_type;
+    u.key_size = m.key_size;
+    u.value_size = m.value_size;
+    u.max_entries = m.max_entries;
+    u.map_flags = m.map_flags;
+    if let Some(fd) = m.inner_map_fd {
+        u.inner_map_fd = fd.as_raw_fd() as u32;
+    }
+    if let Some(fd) = m.btf_fd {
+        u.btf_fd = fd.as_raw_fd() as u32;
+    }
+    u.btf_key_type_id = m.btf_key_type_id;
+    u.btf_value_type_id = m.btf_value_type_id;
+    u.btf_vmlinux_value_type_id = m.btf_vmlinux_value_type_id;
+    u.map_extra = m.map_extra;
+    bpf_fd(bpf_cmd::BPF_MAP_CREATE, &mut attr)
+}
+
+/// BPF_MAP_UPDATE_ELEM. `key` and `value` must have the map's key and value sizes.
+pub fn map_update_elem(
+    map: BorrowedFd<'_>,
+    key: &[u8],
+    value: &[u8],
+    flags: u64,
+) -> Result<(), Errno> {
+    let mut attr = zeroed_attr();
+    // SAFETY: writing plain integer fields of the union member that BPF_MAP_UPDATE_ELEM reads.
+    let u = unsafe { &mut attr.__bindgen_anon_2 };
+    u.map_fd = map.as_raw_fd() as u32;
+    u.key = key.as_ptr() as u64;
+    u.__bindgen_anon_1.value = value.as_ptr() as u64;
+    u.flags = flags;
+    bpf(bpf_cmd::BPF_MAP_UPDATE_ELEM, &mut attr).map(drop)
+}
+
+/// BPF_MAP_LOOKUP_ELEM into `value` (which must have the map's value size).
+pub fn map_lookup_elem(map: BorrowedFd<'_>, key: &[u8], value: &mut [u8]) -> Result<(), Errno> {
+    let mut attr = zeroed_attr();
+    // SAFETY: writing plain integer fields of the union member that BPF_MAP_LOOKUP_ELEM reads.
+    let u = unsafe { &mut attr.__bindgen_anon_2 };
+    u.map_fd = map.as_raw_fd() as u32;
+    u.key = key.as_ptr() as u64;
+    u.__bindgen_anon_1.value = value.as_mut_ptr() as u64;
+    bpf(bpf_cmd::BPF_MAP_LOOKUP_ELEM, &mut attr).map(drop)
+}
+
+/// BPF_MAP_FREEZE (5.2): no more writes from user space.
+pub fn map_freeze(map: BorrowedFd<'_>) -> Result<(), Errno> {
+    let mut attr = zeroed_attr();
+    attr.__bindgen_anon_2.map_fd = map.as_raw_fd() as u32;
+    bpf(bpf_cmd::BPF_MAP_FREEZE, &mut attr).map(drop)
+}
+
+/// BPF_BTF_LOAD of a raw BTF blob (header + types + strings).
+pub fn btf_load(data: &[u8], log: Option<&mut [u8]>) -> Result<OwnedFd, LoadError> {
+    let mut attr = zeroed_attr();
+    // SAFETY: writing plain integer fields of the union member that BPF_BTF_LOAD reads.
+    let u = unsafe { &mut attr.__bindgen_anon_7 };
+    u.btf = data.as_ptr() as u64;
+    u.btf_size = data.len() as u32;
+    let mut log = log;
+    if let Some(buf) = log.as_deref_mut() {
+        buf.fill(0);
+        u.btf_log_level = 1;
+        u.btf_log_size = buf.len() as u32;
+        u.btf_log_buf = buf.as_mut_ptr() as u64;
+    }
+    bpf_fd(bpf_cmd::BPF_BTF_LOAD, &mut attr).map_err(|errno| LoadError {
+        errno,
+        log: log.map(|b| log_to_string(b)).unwrap_or_default(),
+    })
+}
+
+/// What a probe asks of BPF_LINK_CREATE: the attach type and a target that may be
+/// deliberately invalid (the errno then tells whether the kernel knows the link kind).
+#[derive(Clone, Copy)]
+pub struct LinkCreate<'a> {
+    pub prog: BorrowedFd<'a>,
+    /// A raw fd or ifindex; probes pass -1 or 0 on purpose.
+    pub target: i32,
+    pub attach_type: bpf_attach_type,
+    pub flags: u32,
+}
+
+/// BPF_LINK_CREATE (5.7) with a plain target.
+pub fn link_create(l: &LinkCreate<'_>) -> Result<OwnedFd, Errno> {
+    let mut attr = zeroed_attr();
+    // SAFETY: writing plain integer fields of the union member that BPF_LINK_CREATE reads.
+    let u = unsafe { &mut attr.link_create };
+    u.__bindgen_anon_1.prog_fd = l.prog.as_raw_fd() as u32;
+    u.__bindgen_anon_2.target_fd = l.target as u32;
+    u.attach_type = l.attach_type as u32;
+    u.flags = l.flags;
+    bpf_fd(bpf_cmd::BPF_LINK_CREATE, &mut attr)
+}
+
+/// BPF_LINK_CREATE of a kprobe_multi link (5.18) on symbols by name.
+pub fn link_create_kprobe_multi(prog: BorrowedFd<'_>, syms: &[&CStr]) -> Result<OwnedFd, Errno> {
+    let ptrs: Vec<u64> = syms.iter().map(|s| s.as_ptr() as u64).collect();
+    let mut attr = zeroed_attr();
+    // SAFETY: writing plain integer fields of the union member that BPF_LINK_CREATE reads;
+    // `ptrs` and the strings it points to outlive the call.
+    let u = unsafe { &mut attr.link_create };
+    u.__bindgen_anon_1.prog_fd = prog.as_raw_fd() as u32;
+    u.attach_type = bpf_attach_type::BPF_TRACE_KPROBE_MULTI as u32;
+    u.__bindgen_anon_3.kprobe_multi.cnt = ptrs.len() as u32;
+    u.__bindgen_anon_3.kprobe_multi.syms = ptrs.as_ptr() as u64;
+    bpf_fd(bpf_cmd::BPF_LINK_CREATE, &mut attr)
+}
+
+/// BPF_LINK_CREATE of a uprobe_multi link (6.6).
+pub fn link_create_uprobe_multi(
+    prog: BorrowedFd<'_>,
+    path: &CStr,
+    offsets: &[u64],
+) -> Result<OwnedFd, Errno> {
+    let mut attr = zeroed_attr();
+    // SAFETY: writing plain integer fields of the union member that BPF_LINK_CREATE reads;
+    // `path` and `offsets` outlive the call.
+    let u = unsafe { &mut attr.link_create };
+    u.__bindgen_anon_1.prog_fd = prog.as_raw_fd() as u32;
+    u.attach_type = bpf_attach_type::BPF_TRACE_UPROBE_MULTI as u32;
+    u.__bindgen_anon_3.uprobe_multi.path = path.as_ptr() as u64;
+    u.__bindgen_anon_3.uprobe_multi.offsets = offsets.as_ptr() as u64;
+    u.__bindgen_anon_3.uprobe_multi.cnt = offsets.len() as u32;
+    bpf_fd(bpf_cmd::BPF_LINK_CREATE, &mut attr)
+}
+
+/// BPF_RAW_TRACEPOINT_OPEN: attaches a raw tracepoint by name, or (name `None`) a tracing
+/// program (fentry/fexit) at the target it was loaded for. Works from 5.5, before
+/// BPF_LINK_CREATE learned tracing programs.
+pub fn raw_tracepoint_open(prog: BorrowedFd<'_>, name: Option<&CStr>) -> Result<OwnedFd, Errno> {
+    let mut attr = zeroed_attr();
+    // SAFETY: writing plain integer fields of the union member BPF_RAW_TRACEPOINT_OPEN reads.
+    let u = unsafe { &mut attr.raw_tracepoint };
+    u.prog_fd = prog.as_raw_fd() as u32;
+    u.name = name.map_or(0, |n| n.as_ptr() as u64);
+    bpf_fd(bpf_cmd::BPF_RAW_TRACEPOINT_OPEN, &mut attr)
+}
+
+/// The parts of `bpf_prog_info` the workspace reads.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProgInfo {
+    pub id: u32,
+    pub prog_type: u32,
+    /// The program tag, as a number whose `{:016x}` is what kallsyms and bpftool print.
+    pub tag: u64,
+    /// `bpf_prog_info.name`: at most 15 characters (kallsyms has the full BTF name).
+    pub name: String,
+    pub btf_id: u32,
+    /// Addresses of the JITed main program and each subprogram, in that order; zeros when
+    /// kptr_restrict hides them; empty when the JIT is off.
+    pub jited_ksyms: Vec<u64>,
+}
+
+fn obj_get_info(fd: BorrowedFd<'_>, info: *mut u8, len: usize) -> Result<(), Errno> {
+    let mut attr = zeroed_attr();
+    // SAFETY: writing plain integer fields of the union member BPF_OBJ_GET_INFO_BY_FD reads.
+    let u = unsafe { &mut attr.info };
+    u.bpf_fd = fd.as_raw_fd() as u32;
+    u.info_len = len as u32;
+    u.info = info as u64;
+    bpf(bpf_cmd::BPF_OBJ_GET_INFO_BY_FD, &mut attr).map(drop)
+}
+
+fn zeroed_prog_info() -> bpf_prog_info {
+    // SAFETY: bpf_prog_info is a C struct of integers; all zeros is valid and is what the
+    // kernel expects in the fields we do not ask for.
+    unsafe { mem::zeroed() }
+}
+
+/// BPF_OBJ_GET_INFO_BY_FD on a program, twice: once for the counts, once for the
+/// `jited_ksyms` array (the exact address, no kallsyms scan needed).
+pub fn prog_info(fd: BorrowedFd<'_>) -> Result<ProgInfo, Errno> {
+    let mut info = zeroed_prog_info();
+    obj_get_info(
+        fd,
+        (&mut info as *mut bpf_prog_info).cast(),
+        mem::size_of::<bpf_prog_info>(),
+    )?;
+    let mut ksyms = vec![0u64; info.nr_jited_ksyms as usize];
+    if !ksyms.is_empty() {
+        let mut again = zeroed_prog_info();
+        again.nr_jited_ksyms = ksyms.len() as u32;
+        again.jited_ksyms = ksyms.as_mut_ptr() as u64;
+        obj_get_info(
+            fd,
+            (&mut again as *mut bpf_prog_info).cast(),
+            mem::size_of::<bpf_prog_info>(),
+        )?;
+        ksyms.truncate(again.nr_jited_ksyms as usize);
+    }
+    let name: Vec<u8> = info
+        .name
+        .iter()
+        .take_while(|&&c| c != 0)
+        .map(|&c| c as u8)
+        .collect();
+    Ok(ProgInfo {
+        id: info.id,
+        prog_type: info.type_,
+        tag: u64::from_be_bytes(info.tag),
+        name: String::from_utf8_lossy(&name).into_owned(),
+        btf_id: info.btf_id,
+        jited_ksyms: ksyms,
+    })
+}
+
+/// Which object ids to walk with the *_GET_NEXT_ID commands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ObjKind {
+    Prog,
+    Map,
+    Btf,
+    Link,
+}
+
+/// Every id of one kind of BPF object currently loaded on the system (BPF_*_GET_NEXT_ID).
+pub fn object_ids(kind: ObjKind) -> Result<Vec<u32>, Errno> {
+    let cmd = match kind {
+        ObjKind::Prog => bpf_cmd::BPF_PROG_GET_NEXT_ID,
+        ObjKind::Map => bpf_cmd::BPF_MAP_GET_NEXT_ID,
+        ObjKind::Btf => bpf_cmd::BPF_BTF_GET_NEXT_ID,
+        ObjKind::Link => bpf_cmd::BPF_LINK_GET_NEXT_ID,
+    };
+    let mut ids = Vec::new();
+    let mut start = 0u32;
+    loop {
+        let mut attr = zeroed_attr();
+        attr.__bindgen_anon_6.__bindgen_anon_1.start_id = start;
+        match bpf(cmd, &mut attr) {
+            Ok(_) => {
+                // SAFETY: the kernel filled next_id, a plain integer.
+                start = unsafe { attr.__bindgen_anon_6.next_id };
+                ids.push(start);
+            }
+            Err(Errno(libc::ENOENT)) => return Ok(ids),
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// BPF_PROG_GET_FD_BY_ID.
+pub fn prog_fd_by_id(id: u32) -> Result<OwnedFd, Errno> {
+    let mut attr = zeroed_attr();
+    attr.__bindgen_anon_6.__bindgen_anon_1.prog_id = id;
+    bpf_fd(bpf_cmd::BPF_PROG_GET_FD_BY_ID, &mut attr)
+}
+
+/// The raw BTF blob the kernel holds under `btf_id` (a program's BTF, say).
+pub fn btf_data_by_id(btf_id: u32) -> Result<Vec<u8>, Errno> {
+    let mut attr = zeroed_attr();
+    attr.__bindgen_anon_6.__bindgen_anon_1.btf_id = btf_id;
+    let fd = bpf_fd(bpf_cmd::BPF_BTF_GET_FD_BY_ID, &mut attr)?;
+    let mut buf = vec![0u8; 4096];
+    loop {
+        // SAFETY: bpf_btf_info is a C struct of integers; all zeros is valid.
+        let mut info: bpf_btf_info = unsafe { mem::zeroed() };
+        info.btf = buf.as_mut_ptr() as u64;
+        info.btf_size = buf.len() as u32;
+        obj_get_info(
+            fd.as_fd(),
+            (&mut info as *mut bpf_btf_info).cast(),
+            mem::size_of::<bpf_btf_info>(),
+        )?;
+        if info.btf_size as usize > buf.len() {
+            buf.resize(info.btf_size as usize, 0);
+            continue;
+        }
+        buf.truncate(info.btf_size as usize);
+        return Ok(buf);
+    }
+}
+
+/// BPF_PROG_TEST_RUN with a packet; returns the program's return value.
+pub fn prog_test_run(prog: BorrowedFd<'_>, data: &[u8]) -> Result<u32, Errno> {
+    let mut attr = zeroed_attr();
+    // SAFETY: writing plain integer fields of the union member BPF_PROG_TEST_RUN reads;
+    // `data` outlives the call.
+    let u = unsafe { &mut attr.test };
+    u.prog_fd = prog.as_raw_fd() as u32;
+    u.data_in = data.as_ptr() as u64;
+    u.data_size_in = data.len() as u32;
+    u.repeat = 1;
+    bpf(bpf_cmd::BPF_PROG_TEST_RUN, &mut attr)?;
+    // SAFETY: the kernel filled retval, a plain integer.
+    Ok(unsafe { attr.test.retval })
+}

@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# The project's test command (README): installs what it needs, then runs every test.
+# Tests that need root, BPF or a kernel feature this machine lacks print SKIPPED with the
+# reason instead of passing silently.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH="$PATH:/usr/sbin:/sbin"
+scripts/setup.sh
+cargo build --workspace --all-targets --release
+# Probe tests share the kernel: one test thread keeps fd/id leak checks exact.
+cargo test --workspace --release -- --test-threads=1
