@@ -7,5 +7,14 @@ cd "$(dirname "$0")/.."
 export PATH="$PATH:/usr/sbin:/sbin"
 scripts/setup.sh
 cargo build --workspace --all-targets --release
+skips=target/skipped-tests.txt
+rm -f "$skips"
 # Probe tests share the kernel: one test thread keeps fd/id leak checks exact.
 cargo test --workspace --release -- --test-threads=1
+echo
+if [ -s "$skips" ]; then
+  echo "Tests skipped on this machine, and why:"
+  sed 's/^/  /' "$skips"
+else
+  echo "No test was skipped."
+fi

@@ -1,0 +1,112 @@
+//! Agreement with an independent implementation: Debian's `bpftool feature probe`. Every
+//! (program type, helper) pair both answer conclusively must agree, or fall in one of the
+//! explained classes below (also listed in the README).
+use std::process::Command;
+
+use probe::{Features, Options};
+
+/// Why bpftool and we may disagree on a pair, decided from our evidence.
+fn explained(
+    bpftool_says_yes: bool,
+    ours: &probe::Answer,
+    bpftool_knows: bool,
+) -> Option<&'static str> {
+    let line = match &ours.support {
+        probe::Support::Unsupported { evidence, .. } => {
+            evidence.verifier_line.clone().unwrap_or_default()
+        }
+        _ => String::new(),
+    };
+    if bpftool_says_yes && line.contains("cannot use helper") {
+        // Newer verifiers say "program of this type cannot use helper"; libbpf's probe
+        // (before 1.2) only recognised "invalid func"/"unknown func" and reports available.
+        return Some("verifier wording unknown to bpftool's libbpf");
+    }
+    if bpftool_says_yes
+        && (line.contains("might sleep")
+            || line.contains("not allowed in probe")
+            || line.contains("not supported for program type")
+            || line.contains("supported only for"))
+    {
+        // The helper exists for the type but is refused in this (non-sleepable, plain)
+        // context; libbpf counts any refusal other than "unknown func" as available.
+        return Some("context refusal counted as available by bpftool");
+    }
+    if !bpftool_says_yes && !bpftool_knows {
+        return Some("helper newer than bpftool's libbpf");
+    }
+    None
+}
+
+#[test]
+fn helper_lists_agree_with_bpftool() {
+    let Some(_) = integration::need_bpf("helper_lists_agree_with_bpftool") else {
+        return;
+    };
+    let out = Command::new("bpftool")
+        .args(["feature", "probe", "kernel", "-j"])
+        .output()
+        .or_else(|_| {
+            Command::new("/usr/sbin/bpftool")
+                .args(["feature", "probe", "kernel", "-j"])
+                .output()
+        });
+    let out = match out {
+        Ok(o) if o.status.success() => o,
+        other => {
+            integration::skip(
+                "helper_lists_agree_with_bpftool",
+                &format!(
+                    "bpftool is not usable here ({:?}); scripts/setup.sh installs it",
+                    other.map(|o| o.status)
+                ),
+            );
+            return;
+        }
+    };
+    let bt: serde_json::Value = serde_json::from_slice(&out.stdout).expect("bpftool JSON");
+    let helpers = bt["helpers"].as_object().expect("helpers section");
+    let all_known: std::collections::HashSet<&str> = helpers
+        .values()
+        .flat_map(|l| l.as_array().unwrap().iter().map(|h| h.as_str().unwrap()))
+        .collect();
+    let report = Features::new(Options::default()).probe_all();
+    let (mut pairs, mut explained_count, mut unexplained) = (0, 0, Vec::new());
+    for row in &report.helpers {
+        if row.context.attach_name().is_some() {
+            continue; // bpftool has no attach contexts
+        }
+        let key = format!("{}_available_helpers", row.context.prog_type().name());
+        let Some(list) = helpers.get(&key).and_then(|l| l.as_array()) else {
+            continue;
+        };
+        let list: Vec<&str> = list.iter().filter_map(|h| h.as_str()).collect();
+        for (name, a) in &row.answers {
+            let Some(ours) = a.support.as_bool() else {
+                continue;
+            };
+            pairs += 1;
+            let theirs = list.contains(&name.as_str());
+            if theirs == ours {
+                continue;
+            }
+            match explained(theirs, a, all_known.contains(name.as_str())) {
+                Some(_) => explained_count += 1,
+                None => unexplained.push(format!(
+                    "{} {name}: bpftool {theirs}, ours {a}",
+                    row.context.name()
+                )),
+            }
+        }
+    }
+    eprintln!(
+        "bpftool agreement: {pairs} pairs compared, {explained_count} explained disagreements, {} unexplained",
+        unexplained.len()
+    );
+    assert!(pairs > 1000, "only {pairs} pairs compared");
+    assert!(
+        unexplained.is_empty(),
+        "unexplained disagreements:\n{}",
+        unexplained.join("\n")
+    );
+}
