@@ -1,1 +1,73 @@
+//! # bpf-features-ebpf: the BPF-side programs, compiled from C by clang at build time.
+//!
+//! - [`TC_TARGET`]: a tc classifier (`tc_target`) that serves as the traced program.
+//! - [`FUNC_IP`]: fentry (`trace_entry`) and fexit (`trace_exit`) tracers that report, for
+//!   each call of their target, the function IP by the chosen strategy (globals
+//!   `use_helper` and `target_addr`), the return value and the skb, through the ring
+//!   buffer `events`; and `self_check`, a classifier that reports the rewritten globals.
 
+/// The ELF object of src/bpf/tc_target.bpf.c.
+pub const TC_TARGET: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/tc_target.bpf.o"));
+/// The ELF object of src/bpf/func_ip.bpf.c.
+pub const FUNC_IP: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/func_ip.bpf.o"));
+
+/// Kinds of [`Event`].
+pub const EVENT_ENTRY: u32 = 0;
+pub const EVENT_EXIT: u32 = 1;
+pub const EVENT_SELF_CHECK: u32 = 2;
+
+/// One record of the `events` ring buffer (`struct event` in func_ip.bpf.c).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Event {
+    pub ip: u64,
+    pub retval: u64,
+    pub skb: u64,
+    pub kind: u32,
+    pub used_helper: bool,
+}
+
+impl Event {
+    pub const SIZE: usize = 32;
+
+    /// Decodes a ring-buffer record; `None` if it is too short.
+    pub fn parse(b: &[u8]) -> Option<Event> {
+        let u64_at = |o: usize| Some(u64::from_ne_bytes(b.get(o..o + 8)?.try_into().ok()?));
+        let u32_at = |o: usize| Some(u32::from_ne_bytes(b.get(o..o + 4)?.try_into().ok()?));
+        Some(Event {
+            ip: u64_at(0)?,
+            retval: u64_at(8)?,
+            skb: u64_at(16)?,
+            kind: u32_at(24)?,
+            used_helper: u32_at(28)? != 0,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn objects_are_bpf_elf() {
+        for o in [TC_TARGET, FUNC_IP] {
+            assert_eq!(&o[..4], b"\x7fELF");
+            assert_eq!(u16::from_le_bytes([o[18], o[19]]), 247, "EM_BPF");
+        }
+    }
+
+    #[test]
+    fn events_decode() {
+        let mut b = Vec::new();
+        for v in [1u64, 2, 3] {
+            b.extend_from_slice(&v.to_ne_bytes());
+        }
+        b.extend_from_slice(&1u32.to_ne_bytes());
+        b.extend_from_slice(&1u32.to_ne_bytes());
+        let e = Event::parse(&b).unwrap();
+        assert_eq!(
+            (e.ip, e.retval, e.skb, e.kind, e.used_helper),
+            (1, 2, 3, EVENT_EXIT, true)
+        );
+        assert!(Event::parse(&b[..20]).is_none());
+    }
+}

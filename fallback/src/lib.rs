@@ -2,6 +2,20 @@
 //!
 //! The strategy layer over [`probe`]: for a need such as "which function am I in?" it picks
 //! the best path the kernel allows and says why.
+//!
+//! - [`kallsyms`]: streaming /proc/kallsyms parser for BPF program symbols;
+//! - [`prog_addr`]: a program's address, by jited_ksyms then kallsyms;
+//! - [`strategy`]: the need → choice + why mechanism, with forcing;
+//! - [`func_ip`]: "which function am I in?" — helper or constant rewrite;
+//! - [`needs`]: further needs on the same mechanism;
+//! - [`attach`]: fentry/fexit on a BPF program (what aya 0.14 cannot load).
+
+pub mod attach;
+pub mod func_ip;
+pub mod kallsyms;
+pub mod needs;
+pub mod prog_addr;
+pub mod strategy;
 
 use probe::{FeatureSource, Report};
 use serde::Serialize;
@@ -11,18 +25,29 @@ use serde::Serialize;
 pub struct FullReport {
     #[serde(flatten)]
     pub report: Report,
-    pub strategies: Vec<serde_json::Value>,
+    pub strategies: Vec<strategy::NeedReport>,
 }
 
 impl FullReport {
-    pub fn new(report: Report, _features: &dyn FeatureSource) -> Self {
+    pub fn new(report: Report, features: &dyn FeatureSource) -> Self {
         FullReport {
+            strategies: strategy::all(features),
             report,
-            strategies: Vec::new(),
         }
     }
 
     pub fn to_text(&self, style: probe::report::Style) -> String {
-        self.report.to_text(style)
+        let mut out = self.report.to_text(style);
+        out.push_str("\nStrategies (what each need would use on this kernel)\n");
+        for n in &self.strategies {
+            out.push_str(&format!(
+                "  {:<14} {:<22} {}\n      why: {}\n",
+                n.need,
+                n.chosen.as_deref().unwrap_or("NONE"),
+                n.description,
+                n.why
+            ));
+        }
+        out
     }
 }

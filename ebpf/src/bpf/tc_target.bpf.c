@@ -1,0 +1,14 @@
+// SPDX-License-Identifier: GPL-2.0
+// The traced target: a tc classifier that lets every packet through. Its address is what
+// the fentry/fexit tracers must report.
+#include <linux/bpf.h>
+#include <linux/pkt_cls.h>
+#include <bpf/bpf_helpers.h>
+
+SEC("classifier")
+int tc_target(struct __sk_buff *skb)
+{
+	return skb->len > 0 ? TC_ACT_OK : TC_ACT_SHOT;
+}
+
+char LICENSE[] SEC("license") = "GPL";

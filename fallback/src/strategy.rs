@@ -1,0 +1,182 @@
+//! The strategy mechanism: a *need* lists its candidate strategies, best first, and says of
+//! each whether this kernel can run it and why; [`choose`] takes the first that can, or the
+//! one the user forced. New needs join by implementing [`Need`]; nothing else changes.
+use std::fmt;
+
+use probe::FeatureSource;
+use serde::Serialize;
+
+/// Forces strategies: `BPF_FEATURES_STRATEGY=func_ip=rewrite_constant,event_output=perf_buffer`.
+pub const STRATEGY_ENV: &str = "BPF_FEATURES_STRATEGY";
+
+/// A choice and the human-readable reason for it (the probe evidence).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Choice<S> {
+    pub strategy: S,
+    pub why: String,
+    /// Whether the user forced it.
+    pub forced: bool,
+}
+
+/// Something a tracer needs, with several ways to get it.
+pub trait Need {
+    /// Its name on the command line, in JSON and in [`STRATEGY_ENV`].
+    const NAME: &'static str;
+    const DESCRIPTION: &'static str;
+    type Strategy: Copy + Eq + fmt::Debug + 'static;
+    /// Every strategy, best first.
+    fn candidates() -> &'static [Self::Strategy];
+    fn name(s: Self::Strategy) -> &'static str;
+    /// `Ok(why it can run)` or `Err(why it cannot)`, from the probe answers.
+    fn runnable(src: &dyn FeatureSource, s: Self::Strategy) -> Result<String, String>;
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StrategyError {
+    #[error(
+        "{need}: strategy '{strategy}' was forced ({source_of}) but cannot run on this kernel: {why}"
+    )]
+    ForcedNotRunnable {
+        need: &'static str,
+        strategy: String,
+        source_of: String,
+        why: String,
+    },
+    #[error("{need}: unknown strategy '{given}' ({source_of}); valid: {valid}")]
+    UnknownStrategy {
+        need: &'static str,
+        given: String,
+        source_of: String,
+        valid: String,
+    },
+    #[error("{need}: no strategy can run on this kernel: {why}")]
+    NoPath { need: &'static str, why: String },
+}
+
+/// What the user forced for `need`: the API value first, then [`STRATEGY_ENV`].
+fn forced<N: Need>(api: Option<&str>) -> Result<Option<(N::Strategy, String)>, StrategyError> {
+    let env = std::env::var(STRATEGY_ENV).ok();
+    let (value, source_of) = match (api, &env) {
+        (Some(v), _) => (v.to_string(), "API".to_string()),
+        (None, Some(e)) => match e
+            .split(',')
+            .filter_map(|kv| kv.split_once('='))
+            .find(|(k, _)| k.trim() == N::NAME)
+        {
+            Some((_, v)) => (v.trim().to_string(), STRATEGY_ENV.to_string()),
+            None => return Ok(None),
+        },
+        (None, None) => return Ok(None),
+    };
+    N::candidates()
+        .iter()
+        .find(|s| N::name(**s) == value)
+        .map(|s| Some((*s, source_of.clone())))
+        .ok_or_else(|| StrategyError::UnknownStrategy {
+            need: N::NAME,
+            given: value,
+            source_of,
+            valid: N::candidates()
+                .iter()
+                .map(|s| N::name(*s))
+                .collect::<Vec<_>>()
+                .join(", "),
+        })
+}
+
+/// Picks the strategy for `N` on this kernel. `force` (or [`STRATEGY_ENV`]) overrides the
+/// choice; a forced strategy the kernel cannot run is an error, not a silent fallback.
+pub fn choose<N: Need>(
+    src: &dyn FeatureSource,
+    force: Option<&str>,
+) -> Result<Choice<N::Strategy>, StrategyError> {
+    if let Some((s, source_of)) = forced::<N>(force)? {
+        return match N::runnable(src, s) {
+            Ok(why) => Ok(Choice {
+                strategy: s,
+                why: format!("forced ({source_of}): {why}"),
+                forced: true,
+            }),
+            Err(why) => Err(StrategyError::ForcedNotRunnable {
+                need: N::NAME,
+                strategy: N::name(s).to_string(),
+                source_of,
+                why,
+            }),
+        };
+    }
+    let mut refused = Vec::new();
+    for s in N::candidates() {
+        match N::runnable(src, *s) {
+            Ok(why) => {
+                let why = if refused.is_empty() {
+                    why
+                } else {
+                    format!("{why} (not {})", refused.join("; not "))
+                };
+                return Ok(Choice {
+                    strategy: *s,
+                    why,
+                    forced: false,
+                });
+            }
+            Err(why) => refused.push(format!("{}: {why}", N::name(*s))),
+        }
+    }
+    Err(StrategyError::NoPath {
+        need: N::NAME,
+        why: refused.join("; "),
+    })
+}
+
+/// One need as the report shows it.
+#[derive(Clone, Debug, Serialize)]
+pub struct NeedReport {
+    pub need: &'static str,
+    pub description: &'static str,
+    pub chosen: Option<String>,
+    pub why: String,
+    pub candidates: Vec<CandidateReport>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct CandidateReport {
+    pub strategy: &'static str,
+    pub runnable: bool,
+    pub why: String,
+}
+
+/// The report entry of one need.
+pub fn report<N: Need>(src: &dyn FeatureSource) -> NeedReport {
+    let (chosen, why) = match choose::<N>(src, None) {
+        Ok(c) => (Some(N::name(c.strategy).to_string()), c.why),
+        Err(e) => (None, e.to_string()),
+    };
+    NeedReport {
+        need: N::NAME,
+        description: N::DESCRIPTION,
+        chosen,
+        why,
+        candidates: N::candidates()
+            .iter()
+            .map(|s| {
+                let r = N::runnable(src, *s);
+                CandidateReport {
+                    strategy: N::name(*s),
+                    runnable: r.is_ok(),
+                    why: r.unwrap_or_else(|e| e),
+                }
+            })
+            .collect(),
+    }
+}
+
+/// Every need this crate knows, for the report.
+pub fn all(src: &dyn FeatureSource) -> Vec<NeedReport> {
+    vec![
+        report::<crate::func_ip::FuncIp>(src),
+        report::<crate::needs::EventOutput>(src),
+        report::<crate::needs::KernelRead>(src),
+        report::<crate::needs::ManyKprobes>(src),
+    ]
+}
