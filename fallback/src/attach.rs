@@ -11,7 +11,7 @@ use std::{
 };
 
 use aya::maps::Map;
-use aya_obj::{Object, btf::BtfKind, generated::bpf_attach_type};
+use aya_obj::{Object, generated::bpf_attach_type};
 use probe::{
     ProgramType,
     sys::{self, ProgLoad},
@@ -55,15 +55,42 @@ pub enum AttachError {
     Attach(String, sys::Errno),
 }
 
+/// The BTF id and name of the function to attach to in `target`: `func` by name, or the
+/// main function (`func_info[0]`).
+pub fn target_function(
+    target: BorrowedFd<'_>,
+    func: Option<&str>,
+) -> Result<(u32, String), AttachError> {
+    let info = sys::prog_info(target).map_err(|e| AttachError::Target(e.to_string()))?;
+    if info.btf_id == 0 {
+        return Err(AttachError::NoTargetFunc(format!(
+            "{} (program {} has no BTF)",
+            func.unwrap_or("main"),
+            info.name
+        )));
+    }
+    let data = sys::btf_data_by_id(info.btf_id)
+        .map_err(|e| AttachError::Target(format!("BTF id {}: {e}", info.btf_id)))?;
+    let btf = probe::btf::KernelBtf::parse_with(&data, true).map_err(AttachError::Target)?;
+    let id = match func {
+        Some(name) => btf.func_id(name),
+        None => info.main_func_btf_id,
+    }
+    .ok_or_else(|| AttachError::NoTargetFunc(func.unwrap_or("main").into()))?;
+    let name = btf.func_name(id).unwrap_or(&info.name).to_string();
+    Ok((id, name))
+}
+
 /// Loads `program` (an fentry/fexit program of `object`, whose maps `ebpf` created) against
-/// the function `target_func` of the BPF program `target`, and attaches it.
+/// the function `target_func` (default: the main function) of the BPF program `target`,
+/// and attaches it.
 pub fn attach_to_prog(
     ebpf: &aya::Ebpf,
     object: &[u8],
     program: &str,
     kind: TraceKind,
     target: BorrowedFd<'_>,
-    target_func: &str,
+    target_func: Option<&str>,
 ) -> Result<TracingLink, AttachError> {
     let mut obj = Object::parse(object).map_err(|e| AttachError::Parse(e.to_string()))?;
     let mut fds = Vec::new();
@@ -99,13 +126,7 @@ pub fn attach_to_prog(
     let insns = obj.functions[&p.function_key()].instructions.clone();
 
     let info = sys::prog_info(target).map_err(|e| AttachError::Target(e.to_string()))?;
-    let btf = sys::btf_data_by_id(info.btf_id)
-        .map_err(|e| AttachError::Target(format!("BTF id {}: {e}", info.btf_id)))?;
-    let btf = aya_obj::btf::Btf::parse(&btf, aya::Endianness::default())
-        .map_err(|e| AttachError::Target(e.to_string()))?;
-    let func_id = btf
-        .id_by_type_name_kind(target_func, BtfKind::Func)
-        .map_err(|_| AttachError::NoTargetFunc(target_func.into()))?;
+    let (func_id, _) = target_function(target, target_func)?;
 
     let mut load = ProgLoad::new(ProgramType::TRACING.0, &insns);
     load.expected_attach_type = match kind {

@@ -16,6 +16,7 @@ pub mod kallsyms;
 pub mod needs;
 pub mod prog_addr;
 pub mod strategy;
+pub mod tracer;
 
 use probe::{FeatureSource, Report};
 use serde::Serialize;

@@ -84,6 +84,12 @@ impl KernelBtf {
     /// Parses a raw BTF blob (native endianness), keeping only [`WANTED_ENUMS`] and
     /// [`WANTED_FUNCS`].
     pub fn parse(data: &[u8]) -> Result<Self, String> {
+        Self::parse_with(data, false)
+    }
+
+    /// Like [`KernelBtf::parse`], also keeping every function when `all_funcs` (for a BPF
+    /// program's own, small BTF).
+    pub fn parse_with(data: &[u8], all_funcs: bool) -> Result<Self, String> {
         let r = Reader { data };
         if data.len() < HEADER_LEN || r.u16(0)? != BTF_MAGIC {
             return Err("bad magic (not BTF, or another endianness)".into());
@@ -149,7 +155,7 @@ impl KernelBtf {
                 }
             } else if kind == BTF_KIND_FUNC {
                 let n = name(name_off)?;
-                if WANTED_FUNCS.contains(&n) {
+                if all_funcs || WANTED_FUNCS.contains(&n) {
                     out.funcs.entry(n.to_string()).or_insert(id);
                 }
             }
@@ -175,9 +181,17 @@ impl KernelBtf {
             .map(|m| m.value)
     }
 
-    /// The BTF type id of one of [`WANTED_FUNCS`].
+    /// The BTF type id of one of [`WANTED_FUNCS`] (of any function with `all_funcs`).
     pub fn func_id(&self, name: &str) -> Option<u32> {
         self.funcs.get(name).copied()
+    }
+
+    /// The name of the function with type id `id`, among those kept.
+    pub fn func_name(&self, id: u32) -> Option<&str> {
+        self.funcs
+            .iter()
+            .find(|(_, v)| **v == id)
+            .map(|(k, _)| k.as_str())
     }
 
     /// A synthetic BTF for tests of code that consumes [`KernelBtf`].

@@ -37,6 +37,11 @@ struct Cli {
     /// Probing threads (default: one per core).
     #[arg(long, global = true, default_value_t = 0)]
     threads: usize,
+    /// Self-check: run every func_ip strategy this kernel allows against a throw-away
+    /// program and confirm each reports its true address. Exit 0 agreed, 1 disagreed,
+    /// 2 could not run.
+    #[arg(long)]
+    verify: bool,
     /// Never colour the text report.
     #[arg(long, global = true)]
     no_color: bool,
@@ -144,6 +149,54 @@ fn emit(text: &str) -> bool {
     }
 }
 
+fn verify(features: &Features, json: bool) -> ExitCode {
+    let c = match fallback::tracer::calibrate(
+        features,
+        std::path::Path::new(fallback::tracer::KALLSYMS),
+    ) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("bpf-features: --verify could not set up its target: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let verdict = c.agrees();
+    if json {
+        let v = serde_json::json!({ "calibration": c, "agrees": verdict });
+        emit(&format!("{v}\n"));
+    } else {
+        let mut out = format!(
+            "target address {:#x} (from {:?})\n",
+            c.target_addr, c.target_addr_source
+        );
+        for r in &c.runs {
+            match &r.error {
+                None => out.push_str(&format!(
+                    "  {:<17} reported {}\n",
+                    r.strategy,
+                    r.reported
+                        .iter()
+                        .map(|ip| format!("{ip:#x}"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )),
+                Some(e) => out.push_str(&format!("  {:<17} could not run: {e}\n", r.strategy)),
+            }
+        }
+        out.push_str(match verdict {
+            Some(true) => "every strategy that ran reported the target's address\n",
+            Some(false) => "MISMATCH: a strategy reported another address\n",
+            None => "no strategy could run here\n",
+        });
+        emit(&out);
+    }
+    ExitCode::from(match verdict {
+        Some(true) => 0,
+        Some(false) => 1,
+        None => 2,
+    })
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let opts = match options(&cli) {
@@ -174,6 +227,9 @@ fn main() -> ExitCode {
                 ExitCode::from(2)
             }
         };
+    }
+    if cli.verify {
+        return verify(&features, cli.json);
     }
     let report = features.probe_all();
     let full = fallback::FullReport::new(report, &features);

@@ -372,6 +372,8 @@ pub struct ProgInfo {
     /// Addresses of the JITed main program and each subprogram, in that order; zeros when
     /// kptr_restrict hides them; empty when the JIT is off.
     pub jited_ksyms: Vec<u64>,
+    /// The BTF type id of the main function (`func_info[0]`), when the program has BTF.
+    pub main_func_btf_id: Option<u32>,
 }
 
 fn obj_get_info(fd: BorrowedFd<'_>, info: *mut u8, len: usize) -> Result<(), Errno> {
@@ -400,10 +402,22 @@ pub fn prog_info(fd: BorrowedFd<'_>) -> Result<ProgInfo, Errno> {
         mem::size_of::<bpf_prog_info>(),
     )?;
     let mut ksyms = vec![0u64; info.nr_jited_ksyms as usize];
-    if !ksyms.is_empty() {
+    let mut funcs = vec![
+        bpf_func_info {
+            insn_off: 0,
+            type_id: 0
+        };
+        info.nr_func_info as usize
+    ];
+    if !ksyms.is_empty() || !funcs.is_empty() {
         let mut again = zeroed_prog_info();
         again.nr_jited_ksyms = ksyms.len() as u32;
         again.jited_ksyms = ksyms.as_mut_ptr() as u64;
+        if !funcs.is_empty() {
+            again.nr_func_info = funcs.len() as u32;
+            again.func_info_rec_size = mem::size_of::<bpf_func_info>() as u32;
+            again.func_info = funcs.as_mut_ptr() as u64;
+        }
         obj_get_info(
             fd,
             (&mut again as *mut bpf_prog_info).cast(),
@@ -424,6 +438,7 @@ pub fn prog_info(fd: BorrowedFd<'_>) -> Result<ProgInfo, Errno> {
         name: String::from_utf8_lossy(&name).into_owned(),
         btf_id: info.btf_id,
         jited_ksyms: ksyms,
+        main_func_btf_id: funcs.first().map(|f| f.type_id).filter(|id| *id != 0),
     })
 }
 

@@ -1,0 +1,96 @@
+//! A pwru `--filter-trace-tc`-style tracer built on the framework: attach to every tc
+//! (sched_cls) program loaded on the system, or to one by id, and print one line per call.
+//!
+//!     cargo run --release --example tc_tracer -- [--id N] [--strategy helper|rewrite_constant] [--count N]
+use std::{os::fd::AsFd, time::Duration};
+
+use fallback::tracer::{Tracer, TracerOptions};
+use probe::{Features, ProgramType};
+
+fn main() {
+    let mut args = std::env::args().skip(1);
+    let (mut id, mut force, mut count) = (None, None, u64::MAX);
+    while let Some(a) = args.next() {
+        let mut value = || {
+            args.next()
+                .unwrap_or_else(|| fail(&format!("{a} needs a value")))
+        };
+        match a.as_str() {
+            "--id" => {
+                id = Some(
+                    value()
+                        .parse::<u32>()
+                        .unwrap_or_else(|e| fail(&format!("--id: {e}"))),
+                )
+            }
+            "--strategy" => force = Some(value()),
+            "--count" => {
+                count = value()
+                    .parse()
+                    .unwrap_or_else(|e| fail(&format!("--count: {e}")))
+            }
+            _ => fail(&format!("unknown argument {a}")),
+        }
+    }
+    let ids = match id {
+        Some(id) => vec![id],
+        None => probe::sys::object_ids(probe::sys::ObjKind::Prog)
+            .unwrap_or_else(|e| fail(&format!("cannot list programs: {e}")))
+            .into_iter()
+            .filter(|id| {
+                probe::sys::prog_fd_by_id(*id)
+                    .and_then(|fd| probe::sys::prog_info(fd.as_fd()))
+                    .is_ok_and(|i| i.prog_type == ProgramType::SCHED_CLS.0)
+            })
+            .collect(),
+    };
+    if ids.is_empty() {
+        fail("no tc program is loaded (load one, or pass --id)");
+    }
+    let features = Features::get();
+    let opts = TracerOptions {
+        force,
+        ..Default::default()
+    };
+    let mut tracers = Vec::new();
+    for id in ids {
+        let fd =
+            probe::sys::prog_fd_by_id(id).unwrap_or_else(|e| fail(&format!("program {id}: {e}")));
+        match Tracer::attach(features, fd.as_fd(), &opts) {
+            Ok(t) => {
+                println!(
+                    "tracing {} (id {id}) with {:?}: {}",
+                    t.target_name, t.choice.strategy, t.choice.why
+                );
+                tracers.push(t);
+            }
+            Err(e) => eprintln!("cannot trace program {id}: {e}"),
+        }
+    }
+    if tracers.is_empty() {
+        fail("nothing could be traced");
+    }
+    let mut seen = 0;
+    while seen < count {
+        for t in &mut tracers {
+            for e in t.events() {
+                let what = if e.kind == ebpf::EVENT_EXIT {
+                    format!("exit  ret={}", e.retval as i64)
+                } else {
+                    "entry".into()
+                };
+                println!(
+                    "{:<24} ip={:#x} skb={:#x} {what}",
+                    t.target_name, e.ip, e.skb
+                );
+                seen += 1;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn fail(msg: &str) -> ! {
+    eprintln!("tc_tracer: {msg}");
+    std::process::exit(2);
+}

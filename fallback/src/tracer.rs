@@ -1,0 +1,274 @@
+//! A ready tracer of one BPF program's calls, built on [`crate::func_ip`] and the
+//! programs of [`ebpf::FUNC_IP`]: chooses the strategy, rewrites the object's globals,
+//! attaches fentry and fexit to the target, and hands back decoded events. This is what
+//! a pwru-style `--filter-trace-tc` needs from the framework; see `ebpf/examples`.
+use std::{
+    os::fd::{AsFd, BorrowedFd, OwnedFd},
+    path::{Path, PathBuf},
+};
+
+use aya::{
+    Ebpf, EbpfLoader,
+    maps::{MapData, RingBuf},
+    programs::SchedClassifier,
+};
+use ebpf::Event;
+use probe::FeatureSource;
+use serde::Serialize;
+
+use crate::{
+    attach::{self, AttachError, TraceKind, TracingLink},
+    func_ip::{self, FuncIpError, FuncIpGlobals, FuncIpStrategy},
+    prog_addr::{self, AddrError},
+    strategy::Choice,
+};
+
+pub const KALLSYMS: &str = "/proc/kallsyms";
+
+#[derive(Debug, thiserror::Error)]
+pub enum TracerError {
+    #[error(transparent)]
+    Plan(#[from] FuncIpError),
+    #[error("cannot load the tracer object: {0}")]
+    Load(String),
+    #[error(transparent)]
+    Attach(#[from] AttachError),
+    #[error(transparent)]
+    Address(#[from] AddrError),
+    #[error("cannot run the target with BPF_PROG_TEST_RUN: {0}")]
+    TestRun(probe::sys::Errno),
+}
+
+/// How to build a [`Tracer`].
+#[derive(Clone, Debug)]
+pub struct TracerOptions {
+    /// Force a strategy (`helper` or `rewrite_constant`); else `BPF_FEATURES_STRATEGY` or
+    /// the best one the kernel allows.
+    pub force: Option<String>,
+    pub kallsyms: PathBuf,
+    /// Also attach fexit (return values).
+    pub fexit: bool,
+}
+
+impl Default for TracerOptions {
+    fn default() -> Self {
+        TracerOptions {
+            force: None,
+            kallsyms: PathBuf::from(KALLSYMS),
+            fexit: true,
+        }
+    }
+}
+
+fn vmlinux_btf() -> Option<aya::Btf> {
+    aya::Btf::from_sys_fs().ok()
+}
+
+/// Loads [`ebpf::FUNC_IP`]'s maps with the strategy's globals rewritten.
+fn load_object(globals: &FuncIpGlobals) -> Result<Ebpf, TracerError> {
+    let btf = vmlinux_btf();
+    let mut loader = EbpfLoader::new();
+    loader.btf(btf.as_ref());
+    globals.apply(&mut loader);
+    loader
+        .load(ebpf::FUNC_IP)
+        .map_err(|e| TracerError::Load(e.to_string()))
+}
+
+fn take_events(ebpf: &mut Ebpf) -> Result<RingBuf<MapData>, TracerError> {
+    let map = ebpf
+        .take_map("events")
+        .ok_or_else(|| TracerError::Load("no events map".into()))?;
+    RingBuf::try_from(map).map_err(|e| TracerError::Load(e.to_string()))
+}
+
+fn drain(events: &mut RingBuf<MapData>) -> Vec<Event> {
+    let mut out = Vec::new();
+    while let Some(item) = events.next() {
+        if let Some(e) = Event::parse(&item) {
+            out.push(e);
+        }
+    }
+    out
+}
+
+/// fentry (and fexit) on one BPF program, reporting its calls.
+pub struct Tracer {
+    pub choice: Choice<FuncIpStrategy>,
+    pub target_id: u32,
+    pub target_name: String,
+    _links: Vec<TracingLink>,
+    events: RingBuf<MapData>,
+    _ebpf: Ebpf,
+}
+
+impl Tracer {
+    /// Chooses the strategy for `target` on this kernel, loads and attaches.
+    pub fn attach(
+        src: &dyn FeatureSource,
+        target: BorrowedFd<'_>,
+        opts: &TracerOptions,
+    ) -> Result<Self, TracerError> {
+        let choice = func_ip::plan(src, target, &opts.kallsyms, opts.force.as_deref())?;
+        let globals = FuncIpGlobals::new(choice.strategy);
+        let mut ebpf = load_object(&globals)?;
+        let (_, target_name) = attach::target_function(target, None)?;
+        let info = probe::sys::prog_info(target).map_err(|e| AttachError::Target(e.to_string()))?;
+        let mut links = vec![attach::attach_to_prog(
+            &ebpf,
+            ebpf::FUNC_IP,
+            "trace_entry",
+            TraceKind::Fentry,
+            target,
+            None,
+        )?];
+        if opts.fexit {
+            links.push(attach::attach_to_prog(
+                &ebpf,
+                ebpf::FUNC_IP,
+                "trace_exit",
+                TraceKind::Fexit,
+                target,
+                None,
+            )?);
+        }
+        let events = take_events(&mut ebpf)?;
+        Ok(Tracer {
+            choice,
+            target_id: info.id,
+            target_name,
+            _links: links,
+            events,
+            _ebpf: ebpf,
+        })
+    }
+
+    /// The events recorded since the last call.
+    pub fn events(&mut self) -> Vec<Event> {
+        drain(&mut self.events)
+    }
+}
+
+/// Rewrites the globals for `strategy`, runs the object's `self_check` classifier once and
+/// returns what it reported: the injection checked without fentry.
+pub fn self_check(strategy: FuncIpStrategy) -> Result<Event, TracerError> {
+    let globals = FuncIpGlobals::new(strategy);
+    let mut ebpf = load_object(&globals)?;
+    let prog: &mut SchedClassifier = ebpf
+        .program_mut("self_check")
+        .ok_or_else(|| TracerError::Load("no self_check program".into()))?
+        .try_into()
+        .map_err(|e: aya::programs::ProgramError| TracerError::Load(e.to_string()))?;
+    prog.load()
+        .map_err(|e| TracerError::Load(format!("{e:?}")))?;
+    let fd = prog.fd().map_err(|e| TracerError::Load(e.to_string()))?;
+    run_packet(fd.as_fd())?;
+    let mut events = take_events(&mut ebpf)?;
+    drain(&mut events)
+        .into_iter()
+        .next()
+        .ok_or_else(|| TracerError::Load("self_check reported nothing".into()))
+}
+
+/// Runs a program once on a zeroed 64-byte Ethernet frame.
+pub fn run_packet(prog: BorrowedFd<'_>) -> Result<u32, TracerError> {
+    probe::sys::prog_test_run(prog, &[0u8; 64]).map_err(TracerError::TestRun)
+}
+
+/// A throw-away target: [`ebpf::TC_TARGET`] loaded (with its BTF) and nothing else.
+pub struct ThrowawayTarget {
+    _ebpf: Ebpf,
+    pub fd: OwnedFd,
+}
+
+impl ThrowawayTarget {
+    pub fn load() -> Result<Self, TracerError> {
+        let btf = vmlinux_btf();
+        let mut ebpf = EbpfLoader::new()
+            .btf(btf.as_ref())
+            .load(ebpf::TC_TARGET)
+            .map_err(|e| TracerError::Load(e.to_string()))?;
+        let prog: &mut SchedClassifier = ebpf
+            .program_mut("tc_target")
+            .ok_or_else(|| TracerError::Load("no tc_target program".into()))?
+            .try_into()
+            .map_err(|e: aya::programs::ProgramError| TracerError::Load(e.to_string()))?;
+        prog.load()
+            .map_err(|e| TracerError::Load(format!("{e:?}")))?;
+        let fd = prog
+            .fd()
+            .map_err(|e| TracerError::Load(e.to_string()))?
+            .as_fd()
+            .try_clone_to_owned()
+            .map_err(|e| TracerError::Load(e.to_string()))?;
+        Ok(ThrowawayTarget { _ebpf: ebpf, fd })
+    }
+}
+
+/// One strategy's run in a calibration.
+#[derive(Clone, Debug, Serialize)]
+pub struct CalibrationRun {
+    pub strategy: &'static str,
+    /// The IPs the tracer reported (entry and exit).
+    pub reported: Vec<u64>,
+    pub error: Option<String>,
+}
+
+/// Both paths against one throw-away target: they must report its true address.
+#[derive(Clone, Debug, Serialize)]
+pub struct Calibration {
+    pub target_addr: u64,
+    pub target_addr_source: prog_addr::AddrSource,
+    pub runs: Vec<CalibrationRun>,
+}
+
+impl Calibration {
+    /// `Some(true)` when every run that could run reported the target's address, and at
+    /// least one could; `None` when none could run.
+    pub fn agrees(&self) -> Option<bool> {
+        let ran: Vec<&CalibrationRun> = self.runs.iter().filter(|r| r.error.is_none()).collect();
+        if ran.is_empty() {
+            return None;
+        }
+        Some(
+            ran.iter().all(|r| {
+                !r.reported.is_empty() && r.reported.iter().all(|ip| *ip == self.target_addr)
+            }),
+        )
+    }
+}
+
+/// Runs every func_ip strategy the kernel allows against a throw-away target.
+pub fn calibrate(src: &dyn FeatureSource, kallsyms: &Path) -> Result<Calibration, TracerError> {
+    let target = ThrowawayTarget::load()?;
+    let addr = prog_addr::resolve_fd(target.fd.as_fd(), kallsyms)?;
+    let mut runs = Vec::new();
+    for kind in ["helper", "rewrite_constant"] {
+        let opts = TracerOptions {
+            force: Some(kind.to_string()),
+            kallsyms: kallsyms.to_path_buf(),
+            fexit: true,
+        };
+        let run = Tracer::attach(src, target.fd.as_fd(), &opts).and_then(|mut t| {
+            run_packet(target.fd.as_fd())?;
+            Ok(t.events().into_iter().map(|e| e.ip).collect())
+        });
+        runs.push(match run {
+            Ok(reported) => CalibrationRun {
+                strategy: kind,
+                reported,
+                error: None,
+            },
+            Err(e) => CalibrationRun {
+                strategy: kind,
+                reported: Vec::new(),
+                error: Some(e.to_string()),
+            },
+        });
+    }
+    Ok(Calibration {
+        target_addr: addr.addr,
+        target_addr_source: addr.source,
+        runs,
+    })
+}

@@ -1,0 +1,199 @@
+//! Strategy choices against kernels described by their probe answers (no root needed).
+use fallback::{
+    func_ip::{FuncIp, FuncIpKind},
+    needs::{EventOutput, EventOutputStrategy, ManyKprobes, ManyKprobesStrategy},
+    strategy::{StrategyError, choose},
+};
+use probe::{
+    Answer, AttachContext, Evidence, FeatureSource, Helper, MapType, Misc, ProgramType, Scope,
+    Support, SystemInfo,
+};
+
+/// A kernel described by the answers that differ from "supported".
+struct Kernel {
+    system: SystemInfo,
+    func_ip_in_bpf_prog: Support,
+    kprobe_multi: bool,
+    ringbuf: bool,
+}
+
+fn unsupported(scope: Scope, line: &str) -> Support {
+    Support::Unsupported {
+        scope,
+        evidence: Evidence::probe("test").with_line(Some(line.to_string())),
+    }
+}
+
+impl Kernel {
+    fn v5_10() -> Self {
+        Kernel {
+            system: SystemInfo::default(),
+            func_ip_in_bpf_prog: unsupported(Scope::Kernel, "invalid func unknown#173"),
+            kprobe_multi: false,
+            ringbuf: true,
+        }
+    }
+    fn v5_15() -> Self {
+        Kernel {
+            func_ip_in_bpf_prog: unsupported(
+                Scope::Context,
+                "func bpf_get_func_ip#173 not supported for program type 3",
+            ),
+            ..Self::v5_10()
+        }
+    }
+    fn v6_1() -> Self {
+        Kernel {
+            func_ip_in_bpf_prog: Support::supported(),
+            kprobe_multi: true,
+            ..Self::v5_10()
+        }
+    }
+    fn eperm() -> Self {
+        Kernel {
+            func_ip_in_bpf_prog: Support::unknown("EPERM", None),
+            ..Self::v5_10()
+        }
+    }
+}
+
+fn yes_no(b: bool) -> Answer {
+    Answer::probed(if b {
+        Support::supported()
+    } else {
+        unsupported(Scope::Kernel, "no")
+    })
+}
+
+impl FeatureSource for Kernel {
+    fn system(&self) -> &SystemInfo {
+        &self.system
+    }
+    fn program_type(&self, _: ProgramType) -> Answer {
+        yes_no(true)
+    }
+    fn map_type(&self, t: MapType) -> Answer {
+        yes_no(t != MapType::RINGBUF || self.ringbuf)
+    }
+    fn helper(&self, ctx: AttachContext, h: Helper) -> Answer {
+        if ctx == AttachContext::FentryBpfProg && h == Helper::GET_FUNC_IP {
+            return Answer::probed(self.func_ip_in_bpf_prog.clone());
+        }
+        yes_no(true)
+    }
+    fn kernel_has_helper(&self, _: Helper) -> Answer {
+        yes_no(true)
+    }
+    fn misc(&self, m: Misc) -> Answer {
+        yes_no(m != Misc::KprobeMulti || self.kprobe_multi)
+    }
+}
+
+#[test]
+fn func_ip_follows_the_attach_context_not_the_helpers_existence() {
+    let c = choose::<FuncIp>(&Kernel::v5_10(), None).unwrap();
+    assert_eq!(c.strategy, FuncIpKind::RewriteConstant);
+    assert!(c.why.contains("invalid func unknown#173"), "{}", c.why);
+
+    // pwru's bug: the kernel knows the helper, yet this context refuses it.
+    let k = Kernel::v5_15();
+    assert!(k.kernel_has_helper(Helper::GET_FUNC_IP).is_supported());
+    let c = choose::<FuncIp>(&k, None).unwrap();
+    assert_eq!(c.strategy, FuncIpKind::RewriteConstant);
+    assert!(
+        c.why.contains("not supported for program type 3"),
+        "{}",
+        c.why
+    );
+
+    let c = choose::<FuncIp>(&Kernel::v6_1(), None).unwrap();
+    assert_eq!(c.strategy, FuncIpKind::Helper);
+    assert!(!c.forced);
+
+    // Unknown (EPERM) is not a reason to use the helper.
+    assert_eq!(
+        choose::<FuncIp>(&Kernel::eperm(), None).unwrap().strategy,
+        FuncIpKind::RewriteConstant
+    );
+}
+
+#[test]
+fn forcing_a_strategy() {
+    let c = choose::<FuncIp>(&Kernel::v6_1(), Some("rewrite_constant")).unwrap();
+    assert_eq!(c.strategy, FuncIpKind::RewriteConstant);
+    assert!(c.forced && c.why.starts_with("forced (API)"));
+    match choose::<FuncIp>(&Kernel::v5_10(), Some("helper")) {
+        Err(StrategyError::ForcedNotRunnable { strategy, why, .. }) => {
+            assert_eq!(strategy, "helper");
+            assert!(why.contains("invalid func unknown#173"), "{why}");
+        }
+        other => panic!("{other:?}"),
+    }
+    match choose::<FuncIp>(&Kernel::v6_1(), Some("magic")) {
+        Err(e @ StrategyError::UnknownStrategy { .. }) => {
+            assert!(
+                e.to_string().contains("valid: helper, rewrite_constant"),
+                "{e}"
+            )
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn other_needs_share_the_mechanism() {
+    assert_eq!(
+        choose::<ManyKprobes>(&Kernel::v5_10(), None)
+            .unwrap()
+            .strategy,
+        ManyKprobesStrategy::KprobeLoop
+    );
+    assert_eq!(
+        choose::<ManyKprobes>(&Kernel::v6_1(), None)
+            .unwrap()
+            .strategy,
+        ManyKprobesStrategy::KprobeMulti
+    );
+    let old = Kernel {
+        ringbuf: false,
+        ..Kernel::v5_10()
+    };
+    let c = choose::<EventOutput>(&old, None).unwrap();
+    assert_eq!(c.strategy, EventOutputStrategy::PerfBuffer);
+    assert!(c.why.contains("not ringbuf"), "{}", c.why);
+}
+
+#[test]
+fn a_recorded_report_replays_as_a_kernel() {
+    // Profiles recorded on real kernels by the VM matrix, when present.
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../integration/profiles");
+    let Ok(entries) = std::fs::read_dir(&dir) else {
+        integration::skip(
+            "a_recorded_report_replays_as_a_kernel",
+            &format!(
+                "no recorded profiles in {} (the VM matrix writes them)",
+                dir.display()
+            ),
+        );
+        return;
+    };
+    let mut replayed = 0;
+    for e in entries.flatten() {
+        let text = std::fs::read_to_string(e.path()).unwrap();
+        let report: probe::Report = serde_json::from_str(&text)
+            .unwrap_or_else(|err| panic!("{}: {err}", e.path().display()));
+        let r = report.release().expect("release").clone();
+        let c = choose::<FuncIp>(&report, None);
+        let fentry = report.misc(Misc::FentryBpfProg);
+        if fentry.is_supported() {
+            let want = if r.at_least(5, 18) {
+                FuncIpKind::Helper
+            } else {
+                FuncIpKind::RewriteConstant
+            };
+            assert_eq!(c.unwrap().strategy, want, "{}", r.raw);
+        }
+        replayed += 1;
+    }
+    eprintln!("replayed {replayed} recorded profiles");
+}
