@@ -179,7 +179,12 @@ fn a_recorded_report_replays_as_a_kernel() {
     };
     let mut replayed = 0;
     for e in entries.flatten() {
-        let text = std::fs::read_to_string(e.path()).unwrap();
+        let mut text = String::new();
+        std::io::Read::read_to_string(
+            &mut flate2::read::GzDecoder::new(std::fs::File::open(e.path()).unwrap()),
+            &mut text,
+        )
+        .unwrap_or_else(|err| panic!("{}: {err}", e.path().display()));
         let report: probe::Report = serde_json::from_str(&text)
             .unwrap_or_else(|err| panic!("{}: {err}", e.path().display()));
         let r = report.release().expect("release").clone();
@@ -195,5 +200,9 @@ fn a_recorded_report_replays_as_a_kernel() {
         }
         replayed += 1;
     }
-    eprintln!("replayed {replayed} recorded profiles");
+    assert!(
+        replayed >= 3,
+        "only {replayed} profiles in {}",
+        dir.display()
+    );
 }

@@ -32,10 +32,7 @@ fn known_facts_hold() {
         match &a.support {
             Support::Unsupported { evidence, .. } => {
                 let line = evidence.verifier_line.clone().unwrap_or_default();
-                assert!(
-                    line.contains("invalid func unknown#173") || evidence.detail.is_some(),
-                    "{a}"
-                );
+                assert!(line.contains("invalid func unknown#173"), "{a}");
             }
             other => panic!("kprobe + bpf_get_func_ip on {}: {other}", r.raw),
         }
@@ -214,8 +211,6 @@ const CONFIG_DEPENDENT: &[&str] = &[
     "lsm",          // CONFIG_BPF_LSM
     "netfilter",    // CONFIG_NETFILTER_BPF_LINK
     "link_netfilter",
-    "cgroup_storage", // deprecated, may be removed
-    "percpu_cgroup_storage",
     "isa_v4", // needs LLVM-era ISA support in the JIT
 ];
 

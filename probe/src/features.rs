@@ -284,16 +284,25 @@ impl Features {
         }
     }
 
-    fn btf_knows(&self, enum_name: &str, member: &str) -> Option<bool> {
+    /// Whether the kernel's BTF enum has a member of this value. By value, not name:
+    /// enumerators get renamed (`BPF_MAP_TYPE_CGROUP_STORAGE` became
+    /// `BPF_MAP_TYPE_CGROUP_STORAGE_DEPRECATED` in 6.2), values never change.
+    fn btf_knows(&self, enum_name: &str, value: u32) -> Option<bool> {
         let members = self.btf.as_ref()?.enum_members(enum_name)?;
-        Some(members.iter().any(|m| m.name == member))
+        Some(
+            members
+                .iter()
+                .any(|m| m.value == value as i64 && !m.name.starts_with("__")),
+        )
     }
 
     fn not_in_btf(enum_name: &str, member: &str) -> Support {
         Support::Unsupported {
             scope: Scope::Kernel,
             evidence: Evidence::probe(format!("/sys/kernel/btf/vmlinux enum {enum_name}"))
-                .with_detail(format!("the kernel's BTF has no {member}")),
+                .with_detail(format!(
+                    "the kernel's BTF has no {member} (no member of its value)"
+                )),
         }
     }
 
@@ -318,11 +327,11 @@ impl Features {
             fixtures,
         };
         let support = match q {
-            Query::Prog(t) => match self.btf_knows("bpf_prog_type", &t.uapi_name()) {
+            Query::Prog(t) => match self.btf_knows("bpf_prog_type", t.0) {
                 Some(false) => Self::not_in_btf("bpf_prog_type", &t.uapi_name()),
                 _ => prog_types::probe(&prober, t),
             },
-            Query::Map(t) => match self.btf_knows("bpf_map_type", &t.uapi_name()) {
+            Query::Map(t) => match self.btf_knows("bpf_map_type", t.0) {
                 Some(false) => Self::not_in_btf("bpf_map_type", &t.uapi_name()),
                 _ => map_types::probe(t),
             },
@@ -339,12 +348,28 @@ impl Features {
         h: Helper,
         base: &dyn Fn(AttachContext) -> Answer,
     ) -> Answer {
-        if !self.options.full && helpers::NOISY.contains(&h) {
-            return Answer::probed(Support::unknown(
-                "not probed by default: loading a program that calls it writes to the kernel log \
-                 (use --full, or Options::full)",
-                None,
-            ));
+        // A helper the kernel's BTF does not list: one load for the verifier's own words
+        // (`invalid func unknown#173`); the BTF answer stands where nothing can be loaded.
+        let kernel = self.kernel_has_helper(h);
+        if kernel.support.is_unsupported() {
+            if let Ok(setup) = prober.setup(ctx) {
+                match helpers::probe_with(&setup, h) {
+                    Support::Unsupported { scope, evidence } => {
+                        let detail = match &kernel.support {
+                            Support::Unsupported { evidence: e, .. } => e.detail.clone(),
+                            _ => None,
+                        };
+                        let evidence = match detail {
+                            Some(d) => evidence.with_detail(d),
+                            None => evidence,
+                        };
+                        return Answer::probed(Support::Unsupported { scope, evidence });
+                    }
+                    s @ Support::Supported { .. } => return Answer::probed(s),
+                    Support::Unknown { .. } => {}
+                }
+            }
+            return kernel;
         }
         if ctx == AttachContext::Default(ProgramType::STRUCT_OPS) {
             return Answer::probed(Support::unknown(
@@ -353,9 +378,12 @@ impl Features {
                 None,
             ));
         }
-        let kernel = self.kernel_has_helper(h);
-        if !kernel.is_supported() && !kernel.support.is_unknown() {
-            return kernel;
+        if !self.options.full && helpers::NOISY.contains(&h) {
+            return Answer::probed(Support::unknown(
+                "not probed by default: loading a program that calls it writes to the kernel log \
+                 (use --full, or Options::full)",
+                None,
+            ));
         }
         let b = base(ctx);
         let is_extra = !matches!(ctx, AttachContext::Default(_));
@@ -530,7 +558,7 @@ impl FeatureSource for Features {
     /// Layer (a): from BTF, no privileges needed; without BTF, from the version table.
     fn kernel_has_helper(&self, h: Helper) -> Answer {
         let member = format!("BPF_FUNC_{}", h.short_name());
-        match self.btf_knows("bpf_func_id", &member) {
+        match self.btf_knows("bpf_func_id", h.id()) {
             Some(true) => Answer::probed(Support::Supported {
                 evidence: Some(
                     Evidence::probe("/sys/kernel/btf/vmlinux enum bpf_func_id")

@@ -308,7 +308,8 @@ pub fn probe(p: &Prober<'_>, m: Misc) -> Support {
             "BPF_LINK_CREATE kprobe_multi on a symbol that does not exist",
             |prog| sys::link_create_kprobe_multi(prog, &[c"bpf_features_no_such_symbol"]),
             &[libc::ENOENT, libc::ESRCH],
-        ),
+        )
+        .explain_eopnotsupp("the kernel is built without CONFIG_FPROBE, which kprobe_multi needs"),
         Misc::UprobeMulti => link_probe(
             ProgramType::KPROBE,
             Some(bpf_attach_type::BPF_TRACE_UPROBE_MULTI),
@@ -318,7 +319,8 @@ pub fn probe(p: &Prober<'_>, m: Misc) -> Support {
                 sys::link_create_uprobe_multi(prog, root, &[0])
             },
             &[libc::EBADF],
-        ),
+        )
+        .explain_eopnotsupp("the kernel is built without CONFIG_UPROBES"),
         Misc::FentryBpfProg => fentry_bpf_prog(p),
     }
 }
@@ -383,4 +385,20 @@ fn global_data(frozen: bool) -> Support {
     let ld = insn::ld_map_value(insn::R1, fd.as_raw_fd(), 0);
     let insns = [ld[0], ld[1], insn::mov64_imm(insn::R0, 0), insn::exit()];
     load_socket_filter(&insns, what)
+}
+
+trait ExplainEopnotsupp {
+    fn explain_eopnotsupp(self, why: &str) -> Self;
+}
+
+impl ExplainEopnotsupp for Support {
+    /// EOPNOTSUPP from a link that the kernel knows means a missing config option.
+    fn explain_eopnotsupp(mut self, why: &str) -> Self {
+        if let Support::Unsupported { evidence, .. } = &mut self
+            && evidence.errno == Some(libc::EOPNOTSUPP)
+        {
+            evidence.detail = Some(why.to_string());
+        }
+        self
+    }
 }

@@ -1,0 +1,297 @@
+//! matrix-report <results-dir> <out-dir>: reads what each kernel of the matrix produced,
+//! checks the per-kernel facts, and writes <out-dir>/matrix.json and matrix.md (features ×
+//! kernels, rows that differ first). Exit 1 when a check fails.
+use std::{collections::BTreeMap, fs, path::Path, process::ExitCode};
+
+use probe::{AttachContext, FeatureSource, Helper, Misc, Report};
+use serde_json::{Value, json};
+
+struct Kernel {
+    column: String,
+    release: probe::KernelRelease,
+    report: Report,
+    strategies: Value,
+    verify: Option<Value>,
+    tests_ok: Option<bool>,
+    wall: Option<f64>,
+}
+
+fn read(dir: &Path, name: &str) -> Option<String> {
+    fs::read_to_string(dir.join(name))
+        .ok()
+        .map(|s| s.trim().to_string())
+}
+
+fn load(dir: &Path, column: &str) -> Result<Kernel, String> {
+    let text = read(dir, "report.json").ok_or_else(|| format!("{column}: no report.json"))?;
+    let v: Value =
+        serde_json::from_str(&text).map_err(|e| format!("{column}: report.json: {e}"))?;
+    let strategies = v["strategies"].clone();
+    let report: Report = serde_json::from_value(v).map_err(|e| format!("{column}: report: {e}"))?;
+    let release = report
+        .system
+        .release
+        .clone()
+        .ok_or_else(|| format!("{column}: no release"))?;
+    Ok(Kernel {
+        column: column.to_string(),
+        release,
+        report,
+        strategies,
+        verify: read(dir, "verify.json").and_then(|t| serde_json::from_str(&t).ok()),
+        tests_ok: read(dir, "tests.status").map(|s| s == "0"),
+        wall: read(dir, "wall_seconds").and_then(|s| s.parse().ok()),
+    })
+}
+
+fn cell(a: &probe::Answer) -> String {
+    match &a.support {
+        probe::Support::Supported { .. } => "yes".into(),
+        probe::Support::Unsupported { .. } => "no".into(),
+        probe::Support::Unknown { reason, .. } if reason.contains("EPERM") => {
+            "unknown (EPERM)".into()
+        }
+        probe::Support::Unknown { .. } => "unknown".into(),
+    }
+}
+
+fn strategy(k: &Kernel, need: &str) -> String {
+    k.strategies
+        .as_array()
+        .and_then(|a| a.iter().find(|n| n["need"] == need))
+        .and_then(|n| n["chosen"].as_str())
+        .unwrap_or("none")
+        .to_string()
+}
+
+fn rows(k: &Kernel) -> Vec<(String, String)> {
+    let r = &k.report;
+    let mut out = Vec::new();
+    for e in &r.program_types {
+        out.push((format!("prog_type {}", e.name), cell(&e.answer)));
+    }
+    for e in &r.map_types {
+        out.push((format!("map_type {}", e.name), cell(&e.answer)));
+    }
+    for e in &r.misc {
+        out.push((format!("misc {}", e.name.name()), cell(&e.answer)));
+    }
+    let known = r
+        .kernel_helpers
+        .iter()
+        .filter(|h| h.answer.is_supported())
+        .count();
+    out.push(("helpers the kernel knows".into(), known.to_string()));
+    for ctx in [
+        AttachContext::KPROBE,
+        AttachContext::KprobeMulti,
+        AttachContext::FENTRY_KERNEL_FN,
+        AttachContext::FentryBpfProg,
+    ] {
+        out.push((
+            format!("bpf_get_func_ip in {}", ctx.name()),
+            cell(&r.helper(ctx, Helper::GET_FUNC_IP)),
+        ));
+    }
+    for row in &r.helpers {
+        let n = row.answers.values().filter(|a| a.is_supported()).count();
+        out.push((
+            format!("helpers callable in {}", row.context.name()),
+            n.to_string(),
+        ));
+    }
+    for need in ["func_ip", "event_output", "kernel_read", "many_kprobes"] {
+        out.push((format!("strategy {need}"), strategy(k, need)));
+    }
+    let verify = match k.verify.as_ref().map(|v| v["agrees"].clone()) {
+        Some(Value::Bool(true)) => "agrees",
+        Some(Value::Bool(false)) => "MISMATCH",
+        Some(_) => "could not run",
+        None => "-",
+    };
+    out.push((
+        "--verify (func_ip strategies vs true address)".into(),
+        verify.into(),
+    ));
+    out.push((
+        "integration tests in the VM".into(),
+        match k.tests_ok {
+            Some(true) => "pass".into(),
+            Some(false) => "FAIL".into(),
+            None => "-".into(),
+        },
+    ));
+    out
+}
+
+/// The facts each kernel must show; the tests inside the VM check more.
+fn check(k: &Kernel) -> Vec<String> {
+    let mut bad = Vec::new();
+    let r = &k.report;
+    let rel = &k.release;
+    let name = &k.column;
+    let func_ip = strategy(k, "func_ip");
+    let fentry_ok = r.misc(Misc::FentryBpfProg).is_supported();
+    if k.tests_ok == Some(false) {
+        bad.push(format!("{name}: integration tests failed in the VM"));
+    }
+    if !rel.at_least(5, 15) {
+        if r.kernel_has_helper(Helper::GET_FUNC_IP).is_supported() {
+            bad.push(format!(
+                "{name}: bpf_get_func_ip should be unknown to {}",
+                rel.raw
+            ));
+        }
+        if func_ip != "rewrite_constant" {
+            bad.push(format!(
+                "{name}: func_ip chose {func_ip}, expected rewrite_constant"
+            ));
+        }
+    }
+    if rel.at_least(5, 18) && fentry_ok {
+        if func_ip != "helper" {
+            bad.push(format!("{name}: func_ip chose {func_ip}, expected helper"));
+        }
+    }
+    if fentry_ok {
+        match k.verify.as_ref() {
+            Some(v) if v["agrees"] == json!(true) => {
+                let ran = v["calibration"]["runs"].as_array().map_or(0, |runs| {
+                    runs.iter().filter(|r| r["error"].is_null()).count()
+                });
+                let want = if rel.at_least(5, 18) { 2 } else { 1 };
+                if ran < want {
+                    bad.push(format!(
+                        "{name}: --verify ran {ran} strategies, expected {want}"
+                    ));
+                }
+            }
+            other => bad.push(format!("{name}: --verify did not agree: {other:?}")),
+        }
+    }
+    for (misc, since) in [
+        (Misc::RingBuffer, (5, 8)),
+        (Misc::BpfCookie, (5, 15)),
+        (Misc::KprobeMulti, (5, 18)),
+    ] {
+        let a = r.misc(misc);
+        let want = rel.at_least(since.0, since.1);
+        let ok = if want {
+            !a.support.is_unsupported() || misc == Misc::KprobeMulti
+        } else {
+            !a.is_supported()
+        };
+        if !ok {
+            bad.push(format!(
+                "{name}: landmark {} (since {}.{}) is {a}",
+                misc.name(),
+                since.0,
+                since.1
+            ));
+        }
+    }
+    bad
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().collect();
+    let (Some(results), Some(out)) = (args.get(1), args.get(2)) else {
+        eprintln!("usage: matrix-report <results-dir> <out-dir>");
+        return ExitCode::from(2);
+    };
+    let results = Path::new(results);
+    let mut kernels = Vec::new();
+    let mut problems = Vec::new();
+    let mut dirs: Vec<_> = fs::read_dir(results)
+        .map(|d| {
+            d.flatten()
+                .filter(|e| e.path().is_dir())
+                .map(|e| e.path())
+                .collect()
+        })
+        .unwrap_or_default();
+    dirs.sort();
+    for dir in dirs {
+        let column = dir.file_name().unwrap().to_string_lossy().to_string();
+        match load(&dir, &column) {
+            Ok(k) => kernels.push(k),
+            Err(e) => problems.push(e),
+        }
+    }
+    // Host last; kernels by version.
+    kernels.sort_by_key(|k| (k.column == "host", k.release.version.clone()));
+    for k in &kernels {
+        problems.extend(check(k));
+    }
+
+    let tables: Vec<Vec<(String, String)>> = kernels.iter().map(rows).collect();
+    let mut by_row: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let order: Vec<String> = tables
+        .first()
+        .map(|t| t.iter().map(|(r, _)| r.clone()).collect())
+        .unwrap_or_default();
+    for (i, t) in tables.iter().enumerate() {
+        for (r, v) in t {
+            by_row
+                .entry(r.clone())
+                .or_insert_with(|| vec!["-".into(); tables.len()])[i] = v.clone();
+        }
+    }
+    let (differ, same): (Vec<&String>, Vec<&String>) = order.iter().partition(|r| {
+        let v = &by_row[*r];
+        v.iter().any(|x| x != &v[0])
+    });
+    let header: Vec<String> = kernels
+        .iter()
+        .map(|k| {
+            if k.column == "host" {
+                format!("host {}", k.release.raw)
+            } else {
+                format!("{} ({})", k.column, k.release.raw)
+            }
+        })
+        .collect();
+    let mut md = format!(
+        "| feature | {} |\n|---|{}\n",
+        header.join(" | "),
+        "---|".repeat(header.len())
+    );
+    for r in differ.iter().chain(same.iter()) {
+        md.push_str(&format!("| {r} | {} |\n", by_row[*r].join(" | ")));
+    }
+    md.push_str(&format!(
+        "\n{} rows differ between kernels (listed first), {} are the same. Guest wall times: {}.\n",
+        differ.len(),
+        same.len(),
+        kernels
+            .iter()
+            .filter_map(|k| k.wall.map(|w| format!("{} {w:.0} s", k.column)))
+            .collect::<Vec<_>>()
+            .join(", ")
+    ));
+    let json = json!({
+        "kernels": kernels.iter().map(|k| json!({"column": k.column, "release": k.release.raw, "tests_pass": k.tests_ok, "wall_seconds": k.wall})).collect::<Vec<_>>(),
+        "rows": order.iter().map(|r| json!({"feature": r, "values": by_row[r]})).collect::<Vec<_>>(),
+        "problems": problems,
+    });
+    let out = Path::new(out);
+    if let Err(e) = fs::write(out.join("matrix.md"), &md).and_then(|()| {
+        fs::write(
+            out.join("matrix.json"),
+            serde_json::to_string_pretty(&json).unwrap_or_default(),
+        )
+    }) {
+        eprintln!("matrix-report: cannot write to {}: {e}", out.display());
+        return ExitCode::from(2);
+    }
+    println!("{md}");
+    if problems.is_empty() {
+        println!("matrix: every check passed on {} kernels", kernels.len());
+        ExitCode::SUCCESS
+    } else {
+        for p in &problems {
+            println!("matrix: FAILED: {p}");
+        }
+        ExitCode::from(1)
+    }
+}
