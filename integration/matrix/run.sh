@@ -19,6 +19,7 @@ for p in qemu-guest-agent busybox-static cpio kmod xz-utils zstd file; do
 done
 if [ ${#need[@]} -gt 0 ]; then
   echo "matrix: installing ${need[*]}"
+  apt-get update -q >/dev/null
   DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${need[@]}" >/dev/null
 fi
 vmtest=$cache/vmtest/bin/vmtest
