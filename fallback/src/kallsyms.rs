@@ -6,13 +6,9 @@
 //! with its own tag; two identical programs give two identical names. The kernel also has
 //! ordinary functions called `bpf_prog_*` (`bpf_prog_load`): only the exact shape counts.
 //!
-//! The parser reads any `BufRead` (tests feed fixtures); [`resolve_file`] is the thin
+//! The parser reads any `Read` (tests feed fixtures); [`resolve_file`] is the thin
 //! /proc caller. Many targets resolve in one pass.
-use std::{
-    collections::HashMap,
-    io::{BufRead, BufReader},
-    path::Path,
-};
+use std::{collections::HashMap, io::Read, path::Path};
 
 /// What went wrong reading kallsyms.
 #[derive(Debug, thiserror::Error)]
@@ -86,83 +82,115 @@ fn malformed(line: usize, what: &'static str, text: &[u8]) -> KallsymsError {
     }
 }
 
+/// Checks one line's shape and returns its address and symbol name.
+fn split_line(line: &[u8], no: usize) -> Result<(&[u8], &[u8]), KallsymsError> {
+    // The common shape first: 16 hex digits, a space, the type, a space.
+    let (addr, rest) = if line.len() > 19 && line[16] == b' ' && line[18] == b' ' {
+        (&line[..16], &line[17..])
+    } else {
+        let sp = memchr::memchr(b' ', line).ok_or_else(|| malformed(no, "no address", line))?;
+        (&line[..sp], &line[sp + 1..])
+    };
+    if addr.is_empty() || addr.len() > 16 || !addr.iter().all(u8::is_ascii_hexdigit) {
+        return Err(malformed(no, "bad address", line));
+    }
+    if rest.len() < 3 || rest[1] != b' ' || !rest[0].is_ascii_alphabetic() {
+        return Err(malformed(no, "bad symbol type", line));
+    }
+    let sym_and_mod = &rest[2..];
+    if sym_and_mod.first().is_none_or(|b| *b == b'\t') {
+        return Err(malformed(no, "no symbol name", line));
+    }
+    // Only program symbols need their exact end (before `\t[module]`).
+    let sym = if sym_and_mod.starts_with(b"bpf_prog_") {
+        match memchr::memchr(b'\t', sym_and_mod) {
+            Some(t) => &sym_and_mod[..t],
+            None => sym_and_mod,
+        }
+    } else {
+        sym_and_mod
+    };
+    Ok((addr, sym))
+}
+
 /// One pass over `reader`: every BPF program symbol matching one of `targets`.
 /// Every line is checked for shape; a malformed one is an error with its line number.
-pub fn resolve<R: BufRead>(
+/// Reads in large chunks and splits lines with `memchr`: /proc/kallsyms has ~200k lines,
+/// and the kernel's formatting of them is the floor this scan is measured against.
+pub fn resolve<R: Read>(
     mut reader: R,
     targets: &[Target],
 ) -> Result<HashMap<Target, Vec<BpfProgSymbol>>, KallsymsError> {
     let mut found: HashMap<Target, Vec<BpfProgSymbol>> =
         targets.iter().map(|t| (t.clone(), Vec::new())).collect();
-    let mut buf = Vec::with_capacity(256);
-    let mut line = 0usize;
-    loop {
-        buf.clear();
+    let mut buf = vec![0u8; 256 * 1024];
+    let (mut start, mut end, mut no) = (0usize, 0usize, 0usize);
+    let mut eof = false;
+    while !eof {
+        if start > 0 {
+            buf.copy_within(start..end, 0);
+            end -= start;
+            start = 0;
+        }
+        if end == buf.len() {
+            buf.resize(buf.len() * 2, 0); // a line longer than the buffer
+        }
         let n = reader
-            .read_until(b'\n', &mut buf)
+            .read(&mut buf[end..])
             .map_err(|source| KallsymsError::Io {
                 path: "kallsyms".into(),
                 source,
             })?;
-        if n == 0 {
-            break;
-        }
-        line += 1;
-        let text = buf.strip_suffix(b"\n").unwrap_or(&buf);
-        if !buf.ends_with(b"\n") && text.is_empty() {
-            break;
-        }
-        // <addr> <type> <name>[\t[module]]
-        let sp = memchr(b' ', text).ok_or_else(|| malformed(line, "no address", text))?;
-        let (addr, rest) = text.split_at(sp);
-        if addr.is_empty() || addr.len() > 16 || !addr.iter().all(u8::is_ascii_hexdigit) {
-            return Err(malformed(line, "bad address", text));
-        }
-        let rest = &rest[1..];
-        if rest.len() < 3 || rest[1] != b' ' || !rest[0].is_ascii_alphabetic() {
-            return Err(malformed(line, "bad symbol type", text));
-        }
-        let sym_and_mod = &rest[2..];
-        let sym = match memchr(b'\t', sym_and_mod) {
-            Some(t) => &sym_and_mod[..t],
-            None => sym_and_mod,
-        };
-        if sym.is_empty() {
-            return Err(malformed(line, "no symbol name", text));
-        }
-        if !sym.starts_with(b"bpf_prog_") || targets.is_empty() {
-            continue;
-        }
-        let Ok(sym) = std::str::from_utf8(sym) else {
-            return Err(malformed(line, "symbol is not UTF-8", text));
-        };
-        let Some((tag, name)) = parse_bpf_prog_name(sym) else {
-            continue;
-        };
-        for (t, hits) in found.iter_mut() {
-            if t.matches(tag, name) {
-                let addr = u64::from_str_radix(std::str::from_utf8(addr).expect("hex"), 16)
-                    .expect("checked hex");
-                if addr == 0 {
-                    return Err(KallsymsError::Restricted {
-                        line,
-                        symbol: sym.to_string(),
+        end += n;
+        eof = n == 0;
+        loop {
+            let line = match memchr::memchr(b'\n', &buf[start..end]) {
+                Some(i) => {
+                    let l = start..start + i;
+                    start += i + 1;
+                    l
+                }
+                // The last line may lack its newline.
+                None if eof && start < end => {
+                    let l = start..end;
+                    start = end;
+                    l
+                }
+                None => break,
+            };
+            no += 1;
+            let line = &buf[line];
+            let (addr, sym) = split_line(line, no)?;
+            if targets.is_empty() || !sym.starts_with(b"bpf_prog_") {
+                continue;
+            }
+            let Ok(sym) = std::str::from_utf8(sym) else {
+                return Err(malformed(no, "symbol is not UTF-8", line));
+            };
+            let Some((tag, name)) = parse_bpf_prog_name(sym) else {
+                continue;
+            };
+            for (t, hits) in found.iter_mut() {
+                if t.matches(tag, name) {
+                    let addr = u64::from_str_radix(std::str::from_utf8(addr).expect("hex"), 16)
+                        .expect("checked hex");
+                    if addr == 0 {
+                        return Err(KallsymsError::Restricted {
+                            line: no,
+                            symbol: sym.to_string(),
+                        });
+                    }
+                    hits.push(BpfProgSymbol {
+                        addr,
+                        tag,
+                        name: name.to_string(),
+                        line: no,
                     });
                 }
-                hits.push(BpfProgSymbol {
-                    addr,
-                    tag,
-                    name: name.to_string(),
-                    line,
-                });
             }
         }
     }
     Ok(found)
-}
-
-fn memchr(needle: u8, hay: &[u8]) -> Option<usize> {
-    hay.iter().position(|&b| b == needle)
 }
 
 /// [`resolve`] over a file (normally /proc/kallsyms).
@@ -175,7 +203,7 @@ pub fn resolve_file(
         path: path.display().to_string(),
         source,
     })?;
-    resolve(BufReader::with_capacity(1 << 16, f), targets).map_err(|e| match e {
+    resolve(f, targets).map_err(|e| match e {
         KallsymsError::Io { source, .. } => KallsymsError::Io {
             path: path.display().to_string(),
             source,

@@ -99,3 +99,29 @@ fn macros_and_text_render() {
         "{out}"
     );
 }
+
+#[test]
+fn the_disk_cache_is_written_and_reused() {
+    if !nix::unistd::geteuid().is_root() {
+        integration::skip(
+            "the_disk_cache_is_written_and_reused",
+            "the cache must be root-owned: not root",
+        );
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("answers");
+    let p = path.to_str().unwrap();
+    let (code1, out1, err1) = run(&["--cache", p, "has", "map-type", "ringbuf"]);
+    assert!(path.exists(), "{err1}");
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert!(text.lines().next().unwrap().contains("boot_id"), "{text}");
+    let (code2, out2, err2) = run(&["--cache", p, "has", "map-type", "ringbuf"]);
+    assert_eq!((code1, out1), (code2, out2), "{err2}");
+    assert!(err2.is_empty(), "{err2}");
+    // Another user able to write it: refused, with the reason.
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o666)).unwrap();
+    let (_, _, err3) = run(&["--cache", p, "has", "map-type", "ringbuf"]);
+    assert!(err3.contains("writable by nobody else"), "{err3}");
+}

@@ -9,7 +9,7 @@ use std::{
     collections::HashMap,
     fmt,
     sync::{
-        RwLock,
+        OnceLock, RwLock,
         atomic::{AtomicUsize, Ordering},
     },
     time::Instant,
@@ -19,6 +19,7 @@ use once_cell::sync::Lazy;
 
 use crate::{
     btf::KernelBtf,
+    cache::{CacheError, DiskCache, Identity},
     helpers, inferred,
     kernel::{KernelRelease, SystemInfo},
     map_types,
@@ -32,6 +33,9 @@ use crate::{
 
 /// The environment variable of assumptions: `helper:bpf_get_func_ip@tracing/fentry_bpf_prog=no,misc:ringbuf=yes`.
 pub const ASSUME_ENV: &str = "BPF_FEATURES_ASSUME";
+
+/// How a skipped noisy helper's answer starts; such answers are never cached.
+const SKIPPED_NOISY: &str = "not probed by default";
 
 /// One question, by name: `prog_type:kprobe`, `map_type:ringbuf`, `misc:bounded_loops`,
 /// `helper:bpf_get_func_ip` (every context) or `helper:bpf_get_func_ip@kprobe`.
@@ -143,10 +147,13 @@ pub struct Options {
     /// Also probe the helpers that write to the kernel log ([`helpers::NOISY`]).
     pub full: bool,
     pub assumptions: Vec<Assumption>,
-    /// Probing threads for [`Features::probe_all`]; 0 = one per core.
+    /// Probing threads for [`Features::probe_all`]; 0 = two per core.
     pub threads: usize,
     /// Answer from the version table even where probing is possible (for tests).
     pub force_inferred: Option<String>,
+    /// An on-disk cache of answers for this kernel boot (see [`crate::cache`]): read at
+    /// start, written by [`Features::save_cache`].
+    pub cache: Option<std::path::PathBuf>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -157,14 +164,28 @@ enum Query {
     Misc(Misc),
 }
 
-/// The live answers for this kernel.
+/// The live answers for this kernel. Everything is read lazily: a question answered from
+/// the caches reads neither the kernel config nor its BTF.
 pub struct Features {
-    system: SystemInfo,
-    btf: Option<KernelBtf>,
-    btf_error: Option<String>,
-    inferred: Option<String>,
+    system: OnceLock<SystemInfo>,
+    btf: OnceLock<(Option<KernelBtf>, Option<String>)>,
+    inferred: OnceLock<Option<String>>,
     options: Options,
     cache: RwLock<HashMap<Query, Answer>>,
+    /// Inconclusive probed answers, kept only for the disk cache (whose identity includes
+    /// the capabilities that make an EPERM an EPERM).
+    unknowns: RwLock<HashMap<Query, Answer>>,
+    disk: Option<DiskCache>,
+    disk_error: Option<String>,
+}
+
+fn query_key(q: Query) -> FeatureKey {
+    match q {
+        Query::Prog(t) => FeatureKey::ProgType(t),
+        Query::Map(t) => FeatureKey::MapType(t),
+        Query::Helper(c, h) => FeatureKey::Helper(h, Some(c)),
+        Query::Misc(m) => FeatureKey::Misc(m),
+    }
 }
 
 static GLOBAL: Lazy<Features> = Lazy::new(|| {
@@ -190,36 +211,88 @@ impl Features {
         &GLOBAL
     }
 
-    /// A new instance with its own cache: reads the system and the kernel's BTF.
+    /// A new instance with its own cache. Nothing is read until a question needs it,
+    /// except the disk cache when one is configured.
     pub fn new(options: Options) -> Features {
-        let system = SystemInfo::read();
-        let (btf, btf_error) = match KernelBtf::from_sys_fs() {
-            Ok(b) => (Some(b), None),
-            Err(e) => (None, Some(e.to_string())),
+        let (disk, disk_error) = match &options.cache {
+            None => (None, None),
+            Some(path) => match DiskCache::load(path, &Identity::current()) {
+                Ok(d) => (Some(d), None),
+                Err(CacheError::Io(_, e)) if e.kind() == std::io::ErrorKind::NotFound => {
+                    (None, None)
+                }
+                Err(e) => (None, Some(e.to_string())),
+            },
         };
-        let inferred = options
-            .force_inferred
-            .clone()
-            .or_else(|| system.why_probing_is_impossible());
         Features {
-            system,
-            btf,
-            btf_error,
-            inferred,
+            system: OnceLock::new(),
+            btf: OnceLock::new(),
+            inferred: OnceLock::new(),
             options,
             cache: RwLock::new(HashMap::new()),
+            unknowns: RwLock::new(HashMap::new()),
+            disk,
+            disk_error,
         }
     }
 
+    fn sys(&self) -> &SystemInfo {
+        self.system.get_or_init(SystemInfo::read)
+    }
+    fn btf_pair(&self) -> &(Option<KernelBtf>, Option<String>) {
+        self.btf.get_or_init(|| match KernelBtf::from_sys_fs() {
+            Ok(b) => (Some(b), None),
+            Err(e) => (None, Some(e.to_string())),
+        })
+    }
     pub fn btf(&self) -> Option<&KernelBtf> {
-        self.btf.as_ref()
+        self.btf_pair().0.as_ref()
     }
     pub fn btf_error(&self) -> Option<&str> {
-        self.btf_error.as_deref()
+        self.btf_pair().1.as_deref()
     }
     /// Why answers are inferred rather than probed, if they are.
     pub fn inferred_reason(&self) -> Option<&str> {
-        self.inferred.as_deref()
+        self.inferred
+            .get_or_init(|| {
+                self.options
+                    .force_inferred
+                    .clone()
+                    .or_else(|| self.sys().why_probing_is_impossible())
+            })
+            .as_deref()
+    }
+    /// Why the configured disk cache was not used, if it was not.
+    pub fn cache_problem(&self) -> Option<&str> {
+        self.disk_error.as_deref()
+    }
+    /// How many answers the disk cache held at start.
+    pub fn cached_on_disk(&self) -> usize {
+        self.disk.as_ref().map_or(0, DiskCache::len)
+    }
+
+    /// Writes every conclusive answer known so far (and those already on disk) to the
+    /// configured cache file. Without [`Options::cache`], does nothing.
+    pub fn save_cache(&self) -> Result<(), CacheError> {
+        let Some(path) = &self.options.cache else {
+            return Ok(());
+        };
+        let mem = self.cache.read().expect("cache lock");
+        let mut all: HashMap<String, Answer> = self
+            .disk
+            .iter()
+            .flat_map(|d| d.entries())
+            .filter_map(|(k, v)| serde_json::from_str(v).ok().map(|a| (k.to_string(), a)))
+            .collect();
+        let unknowns = self.unknowns.read().expect("cache lock");
+        for (q, a) in unknowns.iter().chain(mem.iter()) {
+            all.insert(query_key(*q).to_string(), a.clone());
+        }
+        crate::cache::save(
+            path,
+            &Identity::current(),
+            all.iter().map(|(k, a)| (k.clone(), a)),
+        )
     }
     pub fn options(&self) -> &Options {
         &self.options
@@ -263,15 +336,36 @@ impl Features {
         if let Some(a) = self.assumed(q) {
             return a;
         }
-        if let Some(a) = self.cache.read().expect("cache lock").get(&q) {
-            return a.clone();
+        if let Some(a) = self.cached(q) {
+            return a;
         }
         let fixtures = Fixtures::default();
         let a = self.compute(q, &fixtures, &|ctx| self.context_base(ctx));
+        self.remember(q, &a);
+        a
+    }
+
+    fn remember(&self, q: Query, a: &Answer) {
         if a.cacheable() {
             self.cache.write().expect("cache lock").insert(q, a.clone());
+        } else if a.origin == Origin::Probed
+            && !matches!(&a.support, Support::Unknown { reason, .. } if reason.starts_with(SKIPPED_NOISY))
+        {
+            self.unknowns
+                .write()
+                .expect("cache lock")
+                .insert(q, a.clone());
         }
-        a
+    }
+
+    /// From memory, else from the disk cache (then kept in memory).
+    fn cached(&self, q: Query) -> Option<Answer> {
+        if let Some(a) = self.cache.read().expect("cache lock").get(&q) {
+            return Some(a.clone());
+        }
+        let a = self.disk.as_ref()?.get(&query_key(q).to_string())?;
+        self.cache.write().expect("cache lock").insert(q, a.clone());
+        Some(a)
     }
 
     /// What must hold before a helper can be probed in a context.
@@ -288,7 +382,7 @@ impl Features {
     /// enumerators get renamed (`BPF_MAP_TYPE_CGROUP_STORAGE` became
     /// `BPF_MAP_TYPE_CGROUP_STORAGE_DEPRECATED` in 6.2), values never change.
     fn btf_knows(&self, enum_name: &str, value: u32) -> Option<bool> {
-        let members = self.btf.as_ref()?.enum_members(enum_name)?;
+        let members = self.btf()?.enum_members(enum_name)?;
         Some(
             members
                 .iter()
@@ -312,17 +406,17 @@ impl Features {
         fixtures: &Fixtures,
         base: &dyn Fn(AttachContext) -> Answer,
     ) -> Answer {
-        let release = self.system.release.as_ref();
-        if let Some(why) = &self.inferred {
+        let release = self.sys().release.as_ref();
+        if let Some(why) = self.inferred_reason() {
             return match q {
                 Query::Prog(t) => inferred::by_version(t.since(), release, why, &t.name()),
                 Query::Map(t) => inferred::by_version(t.since(), release, why, &t.name()),
                 Query::Misc(m) => inferred::by_version(Some(m.since()), release, why, m.name()),
-                Query::Helper(c, h) => inferred::helper(c, h, release, self.btf.as_ref(), why),
+                Query::Helper(c, h) => inferred::helper(c, h, release, self.btf(), why),
             };
         }
         let prober = Prober {
-            btf: self.btf.as_ref(),
+            btf: self.btf(),
             release,
             fixtures,
         };
@@ -380,8 +474,10 @@ impl Features {
         }
         if !self.options.full && helpers::NOISY.contains(&h) {
             return Answer::probed(Support::unknown(
-                "not probed by default: loading a program that calls it writes to the kernel log \
-                 (use --full, or Options::full)",
+                format!(
+                    "{SKIPPED_NOISY}: loading a program that calls it writes to the kernel log \
+                     (use --full, or Options::full)"
+                ),
                 None,
             ));
         }
@@ -428,9 +524,18 @@ impl Features {
     pub fn probe_all(&self) -> Report {
         let started = Instant::now();
         let loads_before = crate::sys::syscall_count();
+        // The kernel's BTF (a 5-6 MB read) and the system facts are independent: read both
+        // at once before the probes that need them.
+        std::thread::scope(|s| {
+            s.spawn(|| self.btf());
+            self.sys();
+        });
         let fixtures = Fixtures::default();
+        // Two threads per core: a load spends much of its time on kernel locks (vmalloc,
+        // the JIT's allocator), and a second thread per core keeps the core busy meanwhile
+        // (measured: 4 threads beat 2 on 2 cores; see the bench).
         let threads = match self.options.threads {
-            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            0 => 2 * std::thread::available_parallelism().map_or(1, |n| n.get()),
             n => n,
         };
         let no_base =
@@ -439,13 +544,11 @@ impl Features {
             if let Some(a) = self.assumed(q) {
                 return a;
             }
-            if let Some(a) = self.cache.read().expect("cache lock").get(&q) {
-                return a.clone();
+            if let Some(a) = self.cached(q) {
+                return a;
             }
             let a = self.compute(q, &fixtures, base);
-            if a.cacheable() {
-                self.cache.write().expect("cache lock").insert(q, a.clone());
-            }
+            self.remember(q, &a);
             a
         };
 
@@ -489,9 +592,9 @@ impl Features {
         Report {
             schema_version: SCHEMA_VERSION,
             tool: format!("bpf-features {}", env!("CARGO_PKG_VERSION")),
-            system: self.system.clone(),
-            inferred: self.inferred.clone(),
-            btf_error: self.btf_error.clone(),
+            system: self.sys().clone(),
+            inferred: self.inferred_reason().map(str::to_string),
+            btf_error: self.btf_error().map(str::to_string),
             program_types: ProgramType::all()
                 .map(|t| Entry {
                     name: t,
@@ -541,7 +644,7 @@ impl Features {
 
 impl FeatureSource for Features {
     fn system(&self) -> &SystemInfo {
-        &self.system
+        self.sys()
     }
     fn program_type(&self, t: ProgramType) -> Answer {
         self.answer(Query::Prog(t))
@@ -568,8 +671,8 @@ impl FeatureSource for Features {
             Some(false) => Answer::probed(Self::not_in_btf("bpf_func_id", &member)),
             None => inferred::by_version(
                 h.since(),
-                self.system.release.as_ref(),
-                self.btf_error.as_deref().unwrap_or("no kernel BTF"),
+                self.sys().release.as_ref(),
+                self.btf_error().unwrap_or("no kernel BTF"),
                 &h.name(),
             ),
         }

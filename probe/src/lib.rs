@@ -15,6 +15,7 @@
 #![deny(unsafe_code)]
 
 pub mod btf;
+pub mod cache;
 pub mod features;
 pub mod helpers;
 pub mod inferred;

@@ -112,6 +112,11 @@ impl Fixtures {
     }
 }
 
+/// Runs `f` with this thread's reusable verifier-log buffer.
+pub fn with_log<R>(f: impl FnOnce(&mut [u8]) -> R) -> R {
+    LOG.with(|buf| f(&mut buf.borrow_mut()))
+}
+
 /// Loads without a log; on a failure, loads again with one and returns the error with the
 /// log's deciding line (cheap success, explained failure).
 pub fn load_with_evidence(load: &ProgLoad<'_>) -> Result<OwnedFd, (LoadError, Option<String>)> {

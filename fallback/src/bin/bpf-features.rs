@@ -34,7 +34,7 @@ struct Cli {
     /// (also from the BPF_FEATURES_ASSUME environment variable, comma-separated).
     #[arg(long, global = true, value_name = "KEY=yes|no")]
     assume: Vec<String>,
-    /// Probing threads (default: one per core).
+    /// Probing threads (default: two per core).
     #[arg(long, global = true, default_value_t = 0)]
     threads: usize,
     /// Self-check: run every func_ip strategy this kernel allows against a throw-away
@@ -42,6 +42,10 @@ struct Cli {
     /// 2 could not run.
     #[arg(long)]
     verify: bool,
+    /// Keep answers in an on-disk cache for this kernel boot (default
+    /// /var/cache/bpf-features/answers): read at start, written at the end.
+    #[arg(long, global = true, value_name = "PATH", num_args = 0..=1, default_missing_value = probe::cache::DEFAULT_PATH)]
+    cache: Option<std::path::PathBuf>,
     /// Never colour the text report.
     #[arg(long, global = true)]
     no_color: bool,
@@ -97,6 +101,7 @@ fn options(cli: &Cli) -> Result<Options, String> {
         assumptions,
         threads: cli.threads,
         force_inferred: None,
+        cache: cli.cache.clone(),
     })
 }
 
@@ -207,9 +212,18 @@ fn main() -> ExitCode {
         }
     };
     let features = Features::new(opts);
+    if let Some(p) = features.cache_problem() {
+        eprintln!("bpf-features: {p}");
+    }
+    let save_cache = |f: &Features| {
+        if let Err(e) = f.save_cache() {
+            eprintln!("bpf-features: cannot write the cache: {e}");
+        }
+    };
     if let Some(Command::Has { what }) = &cli.command {
         return match has(&features, what) {
             Ok((q, a)) => {
+                save_cache(&features);
                 if cli.json {
                     let v = serde_json::json!({ "question": q, "answer": a });
                     emit(&format!("{v}\n"));
@@ -232,9 +246,10 @@ fn main() -> ExitCode {
         return verify(&features, cli.json);
     }
     let report = features.probe_all();
+    save_cache(&features);
     let full = fallback::FullReport::new(report, &features);
     if cli.json {
-        match serde_json::to_string_pretty(&full) {
+        match serde_json::to_string(&full) {
             Ok(s) => {
                 emit(&(s + "\n"));
             }

@@ -1,0 +1,534 @@
+//! bench: how fast probing and address resolution are, measured side by side in one run
+//! against bpftool and the kernel's own floor. Prints every figure; `scripts/bench.sh`
+//! runs it. Needs root. `BENCH_RUNS` sets the repetitions of the big measurements (10).
+use std::{
+    fs,
+    io::{self, BufReader, Read},
+    os::fd::{AsFd, OwnedFd},
+    path::Path,
+    process::{Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use fallback::kallsyms::{self, Target};
+use probe::{
+    AttachContext, FeatureSource, Features, Helper, MapType, Misc, Options, ProgramType, insn,
+    sys::{self, ProgLoad},
+};
+
+fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.2} ms", d.as_secs_f64() * 1e3)
+}
+
+fn us(d: Duration) -> String {
+    format!("{:.1} µs", d.as_secs_f64() * 1e6)
+}
+
+struct Row {
+    what: String,
+    value: String,
+    target: String,
+    met: Option<bool>,
+}
+
+fn row(
+    rows: &mut Vec<Row>,
+    what: impl Into<String>,
+    value: impl Into<String>,
+    target: impl Into<String>,
+    met: Option<bool>,
+) {
+    let r = Row {
+        what: what.into(),
+        value: value.into(),
+        target: target.into(),
+        met,
+    };
+    println!("  {:<58} {:>16}   {}", r.what, r.value, r.target);
+    rows.push(r);
+}
+
+fn bpftool() -> Option<String> {
+    ["bpftool", "/usr/sbin/bpftool", "/sbin/bpftool"]
+        .into_iter()
+        .find(|b| {
+            Command::new(b)
+                .arg("version")
+                .output()
+                .is_ok_and(|o| o.status.success())
+        })
+        .map(str::to_string)
+}
+
+fn time_cmd(cmd: &str, args: &[&str]) -> Duration {
+    let t = Instant::now();
+    let st = Command::new(cmd)
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
+    let d = t.elapsed();
+    assert!(st.is_ok_and(|s| s.success()), "{cmd} {args:?} failed");
+    d
+}
+
+/// Peak RSS (KiB) of a command, measured by a fresh child of ours (RUSAGE_CHILDREN is a
+/// maximum over all waited children, so each measurement gets its own process).
+fn peak_rss_kib(cmd: &[&str]) -> u64 {
+    let me = std::env::current_exe().expect("own path");
+    let out = Command::new(me)
+        .arg("rss")
+        .args(cmd)
+        .output()
+        .expect("rss child");
+    String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .parse()
+        .unwrap_or(0)
+}
+
+fn rss_child(cmd: &[String]) {
+    let st = Command::new(&cmd[0])
+        .args(&cmd[1..])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
+    if !st.is_ok_and(|s| s.success()) {
+        eprintln!("bench: {cmd:?} failed");
+        std::process::exit(1);
+    }
+    let ru = nix::sys::resource::getrusage(nix::sys::resource::UsageWho::RUSAGE_CHILDREN)
+        .expect("getrusage");
+    println!("{}", ru.max_rss());
+}
+
+/// `n` distinct loaded classifiers (distinct instructions, so distinct tags, and names).
+fn load_programs(n: usize) -> Vec<(OwnedFd, Target)> {
+    (0..n)
+        .map(|i| {
+            let insns = [insn::mov64_imm(insn::R0, i as i32), insn::exit()];
+            let mut l = ProgLoad::new(ProgramType::SCHED_CLS.0, &insns);
+            let name = format!("bench_{i:03}");
+            l.name = &name;
+            let fd = sys::prog_load(&l, None).expect("load a classifier");
+            let info = sys::prog_info(fd.as_fd()).expect("prog info");
+            (
+                fd,
+                Target {
+                    tag: info.tag,
+                    name: Some(name),
+                },
+            )
+        })
+        .collect()
+}
+
+fn kallsyms_child() {
+    let progs = load_programs(100);
+    let targets: Vec<Target> = progs.iter().map(|(_, t)| t.clone()).collect();
+    let found = kallsyms::resolve_file("/proc/kallsyms", &targets).expect("resolve");
+    assert!(
+        found.values().all(|v| v.len() == 1),
+        "not every program resolved"
+    );
+}
+
+fn floor_loads(n: usize, load: &ProgLoad<'_>, with_log: bool) -> Duration {
+    let mut log = vec![0u8; 64 * 1024];
+    let t = Instant::now();
+    for _ in 0..n {
+        let _ = sys::prog_load(load, with_log.then_some(&mut log[..]));
+    }
+    t.elapsed() / n as u32
+}
+
+fn count_pairs(r: &probe::Report) -> usize {
+    r.helpers
+        .iter()
+        .map(|row| {
+            row.answers
+                .values()
+                .filter(|a| a.support.as_bool().is_some())
+                .count()
+        })
+        .sum()
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.first().map(String::as_str) {
+        Some("rss") => return rss_child(&args[1..]),
+        Some("kallsyms-child") => return kallsyms_child(),
+        _ => {}
+    }
+    if let Some(why) = integration::bpf_unavailable() {
+        eprintln!("bench: BPF is not available here: {why}");
+        std::process::exit(2);
+    }
+    let runs: usize = std::env::var("BENCH_RUNS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(10);
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let ours_bin = root.join("target/release/bpf-features");
+    let ours = ours_bin.to_str().expect("path");
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let release = probe::KernelRelease::current()
+        .map(|r| r.raw)
+        .unwrap_or_default();
+    println!("bench on kernel {release}, {cpus} cores, {runs} runs per figure\n");
+    let mut rows = Vec::new();
+
+    // 5 first: RUSAGE_CHILDREN must see only the measured command.
+    println!("Memory");
+    let rss = peak_rss_kib(&[ours, "--json"]);
+    row(
+        &mut rows,
+        "peak RSS of bpf-features --json",
+        format!("{:.1} MiB", rss as f64 / 1024.0),
+        "< 20 MiB",
+        Some(rss < 20 * 1024),
+    );
+    let me = std::env::current_exe().expect("own path");
+    let rss_k = peak_rss_kib(&[me.to_str().expect("path"), "kallsyms-child"]);
+    row(
+        &mut rows,
+        "peak RSS of loading and resolving 100 programs by kallsyms",
+        format!("{:.1} MiB", rss_k as f64 / 1024.0),
+        "",
+        None,
+    );
+
+    println!("\n1. Full probe against bpftool (subprocesses, alternating, median)");
+    let report: probe::Report = {
+        let out = Command::new(ours)
+            .arg("--json")
+            .output()
+            .expect("run bpf-features");
+        serde_json::from_slice(&out.stdout).expect("report JSON")
+    };
+    let our_pairs = count_pairs(&report);
+    let (mut a, mut b) = (Vec::new(), Vec::new());
+    let tool = bpftool();
+    for _ in 0..runs {
+        a.push(time_cmd(ours, &["--json"]));
+        if let Some(t) = &tool {
+            b.push(time_cmd(t, &["feature", "probe", "kernel", "-j"]));
+        }
+    }
+    let ours_t = median(a);
+    row(
+        &mut rows,
+        format!("bpf-features --json ({our_pairs} conclusive pairs)"),
+        ms(ours_t),
+        "",
+        None,
+    );
+    match &tool {
+        Some(t) => {
+            let out = Command::new(t)
+                .args(["feature", "probe", "kernel", "-j"])
+                .output()
+                .expect("bpftool");
+            let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+            let lists = v["helpers"].as_object().cloned().unwrap_or_default();
+            // bpftool probes every helper id its libbpf knows, for every program type it lists.
+            let max_id = lists
+                .values()
+                .flat_map(|l| l.as_array().cloned().unwrap_or_default())
+                .filter_map(|h| h.as_str().and_then(|n| n.parse::<Helper>().ok()))
+                .map(|h| h.id())
+                .max()
+                .unwrap_or(0) as usize;
+            let bt_pairs = lists.len() * max_id;
+            let bt_t = median(b);
+            row(
+                &mut rows,
+                format!(
+                    "bpftool feature probe kernel ({bt_pairs} pairs: {} types × {max_id} ids)",
+                    lists.len()
+                ),
+                ms(bt_t),
+                "",
+                None,
+            );
+            let ratio = ours_t.as_secs_f64() / bt_t.as_secs_f64();
+            row(
+                &mut rows,
+                "ratio ours / bpftool",
+                format!("{ratio:.2}"),
+                "<= 0.5, with >= the pairs",
+                Some(ratio <= 0.5 && our_pairs >= bt_pairs),
+            );
+        }
+        None => println!("  bpftool not found: scripts/setup.sh installs it"),
+    }
+
+    println!("\n2. The floor: minimal loads, one thread");
+    let n = 2000;
+    let ret0 = insn::return_zero();
+    let call = insn::call_helper(Helper::GET_CURRENT_PID_TGID.id());
+    let neg = insn::call_helper(Helper::GET_FUNC_IP.id());
+    let f_ret0 = floor_loads(
+        n,
+        &ProgLoad::new(ProgramType::SOCKET_FILTER.0, &ret0),
+        false,
+    );
+    let f_call = floor_loads(n, &ProgLoad::new(ProgramType::KPROBE.0, &call), false);
+    let f_neg = floor_loads(n, &ProgLoad::new(ProgramType::SOCKET_FILTER.0, &neg), false);
+    let f_neg_log = floor_loads(n, &ProgLoad::new(ProgramType::SOCKET_FILTER.0, &neg), true);
+    row(
+        &mut rows,
+        "load `r0 = 0; exit` (socket_filter)",
+        us(f_ret0),
+        "",
+        None,
+    );
+    row(
+        &mut rows,
+        "load `call bpf_get_current_pid_tgid; exit` (kprobe)",
+        us(f_call),
+        "",
+        None,
+    );
+    row(
+        &mut rows,
+        "load a refused helper, no log",
+        us(f_neg),
+        "",
+        None,
+    );
+    row(
+        &mut rows,
+        "load a refused helper, with verifier log",
+        us(f_neg_log),
+        "",
+        None,
+    );
+    let single = |threads| {
+        let mut t = Vec::new();
+        let mut report = None;
+        for _ in 0..runs {
+            let f = Features::new(Options {
+                threads,
+                ..Default::default()
+            });
+            let s = Instant::now();
+            let r = f.probe_all();
+            t.push(s.elapsed());
+            report = Some(r);
+        }
+        (median(t), report.expect("a report"))
+    };
+    let (t1, r1) = single(1);
+    let (tn, rn) = single(0);
+    let floor = f_call.as_secs_f64() * r1.bpf_syscalls as f64;
+    row(
+        &mut rows,
+        format!("our full probe, 1 thread ({} bpf() calls)", r1.bpf_syscalls),
+        ms(t1),
+        "",
+        None,
+    );
+    let ratio = t1.as_secs_f64() / floor;
+    row(
+        &mut rows,
+        "  ratio to calls × floor-per-load",
+        format!("{ratio:.2}"),
+        "<= 1.3",
+        Some(ratio <= 1.3),
+    );
+    row(
+        &mut rows,
+        format!(
+            "our full probe, default threads ({} on {cpus} cores)",
+            rn.threads
+        ),
+        ms(tn),
+        "",
+        None,
+    );
+    let speedup = t1.as_secs_f64() / tn.as_secs_f64();
+    row(
+        &mut rows,
+        "  parallel speed-up",
+        format!("{speedup:.2}×"),
+        ">= 1.6 on 2 cores",
+        Some(speedup >= 1.6),
+    );
+
+    println!("\n3. One question (bpf_get_func_ip in kprobe)");
+    let (mut cold, mut warm) = (Vec::new(), Vec::new());
+    for _ in 0..runs {
+        let s = Instant::now();
+        let f = Features::new(Options::default());
+        let _ = f.helper(AttachContext::KPROBE, Helper::GET_FUNC_IP);
+        cold.push(s.elapsed());
+        let s = Instant::now();
+        let _ = f.helper(AttachContext::KPROBE, Helper::GET_FUNC_IP);
+        warm.push(s.elapsed());
+    }
+    row(
+        &mut rows,
+        "cold (new Features, first question)",
+        us(median(cold)),
+        "",
+        None,
+    );
+    row(&mut rows, "warm (cached)", us(median(warm)), "", None);
+
+    println!("\n4. Address resolution");
+    let progs = load_programs(100);
+    let targets: Vec<Target> = progs.iter().map(|(_, t)| t.clone()).collect();
+    let mut read = Vec::new();
+    let mut buf = vec![0u8; 1 << 16];
+    for _ in 0..runs {
+        let s = Instant::now();
+        let mut f =
+            BufReader::with_capacity(1 << 16, fs::File::open("/proc/kallsyms").expect("kallsyms"));
+        while f.read(&mut buf).expect("read") > 0 {}
+        read.push(s.elapsed());
+    }
+    let floor = median(read);
+    row(
+        &mut rows,
+        "read /proc/kallsyms to the end (floor)",
+        ms(floor),
+        "",
+        None,
+    );
+    let mut one = Duration::ZERO;
+    for k in [1usize, 10, 100] {
+        let mut t = Vec::new();
+        for _ in 0..runs {
+            let s = Instant::now();
+            let found = kallsyms::resolve_file("/proc/kallsyms", &targets[..k]).expect("resolve");
+            t.push(s.elapsed());
+            assert!(found.values().all(|v| v.len() == 1));
+        }
+        let m = median(t);
+        if k == 1 {
+            one = m;
+        }
+        let ratio = m.as_secs_f64() / floor.as_secs_f64();
+        row(
+            &mut rows,
+            format!("resolve {k} programs through kallsyms (one pass)"),
+            ms(m),
+            "<= 1.2× the floor",
+            Some(ratio <= 1.2),
+        );
+        row(
+            &mut rows,
+            "  ratio to the floor",
+            format!("{ratio:.2}"),
+            "",
+            None,
+        );
+    }
+    let s = Instant::now();
+    for (fd, _) in &progs {
+        let i = sys::prog_info(fd.as_fd()).expect("info");
+        assert!(i.jited_ksyms.first().is_some_and(|a| *a != 0));
+    }
+    let per = s.elapsed() / progs.len() as u32;
+    row(
+        &mut rows,
+        "resolve 1 program through jited_ksyms",
+        us(per),
+        "",
+        None,
+    );
+    let speed = one.as_secs_f64() / per.as_secs_f64();
+    row(
+        &mut rows,
+        "  kallsyms scan / jited_ksyms",
+        format!("{speed:.0}×"),
+        ">= 100×",
+        Some(speed >= 100.0),
+    );
+    drop(progs);
+
+    println!("\n5b. Persisted cache: a tracer's 10 questions at start");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("answers");
+    let f = Features::new(Options {
+        cache: Some(path.clone()),
+        ..Default::default()
+    });
+    let _ = f.probe_all();
+    f.save_cache().expect("save the cache");
+    let questions = |f: &Features| {
+        let _ = f.helper(AttachContext::KPROBE, Helper::GET_FUNC_IP);
+        let _ = f.helper(AttachContext::FentryBpfProg, Helper::GET_FUNC_IP);
+        let _ = f.helper(AttachContext::KPROBE, Helper::PROBE_READ_KERNEL);
+        let _ = f.helper(AttachContext::KPROBE, Helper::GET_ATTACH_COOKIE);
+        let _ = f.map_type(MapType::RINGBUF);
+        let _ = f.map_type(MapType::PERF_EVENT_ARRAY);
+        let _ = f.program_type(ProgramType::KPROBE);
+        let _ = f.misc(Misc::KprobeMulti);
+        let _ = f.misc(Misc::RodataFrozen);
+        let _ = f.misc(Misc::BpfCookie);
+    };
+    let mut t = Vec::new();
+    for _ in 0..runs.max(10) {
+        let before = sys::syscall_count();
+        let s = Instant::now();
+        let f = Features::new(Options {
+            cache: Some(path.clone()),
+            ..Default::default()
+        });
+        questions(&f);
+        t.push(s.elapsed());
+        assert!(f.cache_problem().is_none(), "{:?}", f.cache_problem());
+        // Conclusive answers come from the file; unknown ones (EPERM here) are asked again.
+        let _ = before;
+    }
+    let warm = median(t);
+    row(
+        &mut rows,
+        "warm start from the cache file + 10 questions",
+        us(warm),
+        "< 2 ms",
+        Some(warm < Duration::from_millis(2)),
+    );
+    let mut t = Vec::new();
+    for _ in 0..runs.min(5) {
+        let s = Instant::now();
+        let f = Features::new(Options::default());
+        questions(&f);
+        t.push(s.elapsed());
+    }
+    row(
+        &mut rows,
+        "the same without a cache",
+        us(median(t)),
+        "",
+        None,
+    );
+
+    let failed: Vec<&Row> = rows.iter().filter(|r| r.met == Some(false)).collect();
+    println!(
+        "\n{} targets met, {} missed{}",
+        rows.iter().filter(|r| r.met == Some(true)).count(),
+        failed.len(),
+        if failed.is_empty() {
+            String::new()
+        } else {
+            format!(
+                ": {}",
+                failed
+                    .iter()
+                    .map(|r| format!("{} ({} vs {})", r.what, r.value, r.target))
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            )
+        }
+    );
+    let _ = io::Write::flush(&mut io::stdout());
+}
