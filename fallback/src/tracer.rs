@@ -149,20 +149,28 @@ impl Tracer {
     }
 }
 
+/// Loads the classifier `name` of `ebpf` and returns its fd.
+fn load_classifier<'a>(ebpf: &'a mut Ebpf, name: &str) -> Result<BorrowedFd<'a>, TracerError> {
+    let prog: &mut SchedClassifier = ebpf
+        .program_mut(name)
+        .ok_or_else(|| TracerError::Load(format!("no {name} program")))?
+        .try_into()
+        .map_err(|e: aya::programs::ProgramError| TracerError::Load(e.to_string()))?;
+    prog.load()
+        .map_err(|e| TracerError::Load(format!("{e:?}")))?;
+    let prog: &'a SchedClassifier = prog;
+    Ok(prog
+        .fd()
+        .map_err(|e| TracerError::Load(e.to_string()))?
+        .as_fd())
+}
+
 /// Rewrites the globals for `strategy`, runs the object's `self_check` classifier once and
 /// returns what it reported: the injection checked without fentry.
 pub fn self_check(strategy: FuncIpStrategy) -> Result<Event, TracerError> {
     let globals = FuncIpGlobals::new(strategy);
     let mut ebpf = load_object(&globals)?;
-    let prog: &mut SchedClassifier = ebpf
-        .program_mut("self_check")
-        .ok_or_else(|| TracerError::Load("no self_check program".into()))?
-        .try_into()
-        .map_err(|e: aya::programs::ProgramError| TracerError::Load(e.to_string()))?;
-    prog.load()
-        .map_err(|e| TracerError::Load(format!("{e:?}")))?;
-    let fd = prog.fd().map_err(|e| TracerError::Load(e.to_string()))?;
-    run_packet(fd.as_fd())?;
+    run_packet(load_classifier(&mut ebpf, "self_check")?)?;
     let mut events = take_events(&mut ebpf)?;
     drain(&mut events)
         .into_iter()
@@ -188,17 +196,7 @@ impl ThrowawayTarget {
             .btf(btf.as_ref())
             .load(ebpf::TC_TARGET)
             .map_err(|e| TracerError::Load(e.to_string()))?;
-        let prog: &mut SchedClassifier = ebpf
-            .program_mut("tc_target")
-            .ok_or_else(|| TracerError::Load("no tc_target program".into()))?
-            .try_into()
-            .map_err(|e: aya::programs::ProgramError| TracerError::Load(e.to_string()))?;
-        prog.load()
-            .map_err(|e| TracerError::Load(format!("{e:?}")))?;
-        let fd = prog
-            .fd()
-            .map_err(|e| TracerError::Load(e.to_string()))?
-            .as_fd()
+        let fd = load_classifier(&mut ebpf, "tc_target")?
             .try_clone_to_owned()
             .map_err(|e| TracerError::Load(e.to_string()))?;
         Ok(ThrowawayTarget { _ebpf: ebpf, fd })

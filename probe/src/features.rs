@@ -179,6 +179,16 @@ pub struct Features {
     disk_error: Option<String>,
 }
 
+/// The question whose answer a context's helper probes depend on.
+fn base_query(ctx: AttachContext) -> Query {
+    match ctx {
+        AttachContext::Default(t) => Query::Prog(t),
+        AttachContext::FexitKernelFn => Query::Prog(ProgramType::TRACING),
+        AttachContext::KprobeMulti => Query::Misc(Misc::KprobeMulti),
+        AttachContext::FentryBpfProg => Query::Misc(Misc::FentryBpfProg),
+    }
+}
+
 fn query_key(q: Query) -> FeatureKey {
     match q {
         Query::Prog(t) => FeatureKey::ProgType(t),
@@ -370,12 +380,7 @@ impl Features {
 
     /// What must hold before a helper can be probed in a context.
     fn context_base(&self, ctx: AttachContext) -> Answer {
-        match ctx {
-            AttachContext::Default(t) => self.answer(Query::Prog(t)),
-            AttachContext::FexitKernelFn => self.answer(Query::Prog(ProgramType::TRACING)),
-            AttachContext::KprobeMulti => self.answer(Query::Misc(Misc::KprobeMulti)),
-            AttachContext::FentryBpfProg => self.answer(Query::Misc(Misc::FentryBpfProg)),
-        }
+        self.answer(base_query(ctx))
     }
 
     /// Whether the kernel's BTF enum has a member of this value. By value, not name:
@@ -564,15 +569,7 @@ impl Features {
             .iter()
             .flat_map(|c| kernel_helpers.iter().map(move |h| Query::Helper(*c, *h)))
             .collect();
-        let base = |ctx: AttachContext| -> Answer {
-            let q = match ctx {
-                AttachContext::Default(t) => Query::Prog(t),
-                AttachContext::FexitKernelFn => Query::Prog(ProgramType::TRACING),
-                AttachContext::KprobeMulti => Query::Misc(Misc::KprobeMulti),
-                AttachContext::FentryBpfProg => Query::Misc(Misc::FentryBpfProg),
-            };
-            first[&q].clone()
-        };
+        let base = |ctx: AttachContext| -> Answer { first[&base_query(ctx)].clone() };
         let answers2 = par_map(&phase2, threads, |q| run(*q, &base));
         drop(fixtures);
 

@@ -152,6 +152,9 @@ impl Style {
     }
 }
 
+/// One line of a text section: name, `since`, answer.
+type SectionRow<'a> = (String, String, &'a Answer);
+
 fn short(a: &Answer) -> &'static str {
     match a.support {
         Support::Supported { .. } => "yes",
@@ -273,47 +276,35 @@ impl Report {
             }
         }
 
-        let _ = writeln!(
-            o,
-            "\n{}",
-            style.head("Program types                 since  answer")
-        );
-        for e in &self.program_types {
-            line(
-                &mut o,
-                style,
-                &e.name.name(),
-                &e.since.map(|s| s.to_string()).unwrap_or_default(),
-                &e.answer,
-            );
-        }
-        let _ = writeln!(
-            o,
-            "\n{}",
-            style.head("Map types                     since  answer")
-        );
-        for e in &self.map_types {
-            line(
-                &mut o,
-                style,
-                &e.name.name(),
-                &e.since.map(|s| s.to_string()).unwrap_or_default(),
-                &e.answer,
-            );
-        }
-        let _ = writeln!(
-            o,
-            "\n{}",
-            style.head("Misc                          since  answer")
-        );
-        for e in &self.misc {
-            line(
-                &mut o,
-                style,
-                e.name.name(),
-                &e.since.to_string(),
-                &e.answer,
-            );
+        let since = |s: Option<Since>| s.map(|s| s.to_string()).unwrap_or_default();
+        let sections: [(&str, Vec<SectionRow<'_>>); 3] = [
+            (
+                "Program types",
+                self.program_types
+                    .iter()
+                    .map(|e| (e.name.name(), since(e.since), &e.answer))
+                    .collect(),
+            ),
+            (
+                "Map types",
+                self.map_types
+                    .iter()
+                    .map(|e| (e.name.name(), since(e.since), &e.answer))
+                    .collect(),
+            ),
+            (
+                "Misc",
+                self.misc
+                    .iter()
+                    .map(|e| (e.name.name().to_string(), e.since.to_string(), &e.answer))
+                    .collect(),
+            ),
+        ];
+        for (title, rows) in sections {
+            let _ = writeln!(o, "\n{}", style.head(&format!("{title:<29} since  answer")));
+            for (name, since, answer) in rows {
+                line(&mut o, style, &name, &since, answer);
+            }
         }
         let known = self
             .kernel_helpers
