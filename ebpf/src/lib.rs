@@ -5,6 +5,7 @@
 //!   each call of their target, the function IP by the chosen strategy (globals
 //!   `use_helper` and `target_addr`), the return value and the skb, through the ring
 //!   buffer `events`; and `self_check`, a classifier that reports the rewritten globals.
+#![deny(unsafe_code)]
 
 /// The ELF object of src/bpf/tc_target.bpf.c.
 pub const TC_TARGET: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/tc_target.bpf.o"));

@@ -84,6 +84,11 @@ pub enum FuncIpError {
     Strategy(#[from] StrategyError),
     #[error("cannot resolve the target program's address for the constant rewrite: {0}")]
     Address(#[from] AddrError),
+    #[error(
+        "refusing to inject address 0 as the target's address: a hidden (kptr_restrict) or \
+         unresolved address is never a valid one"
+    )]
+    ZeroAddress,
 }
 
 /// Chooses the strategy for tracing `target`, resolving its address when needed.
@@ -126,20 +131,20 @@ pub struct FuncIpGlobals {
 }
 
 impl FuncIpGlobals {
-    pub fn new(s: FuncIpStrategy) -> Self {
+    /// # Errors
+    /// [`FuncIpError::ZeroAddress`] for a rewrite to address 0 (prog_addr never returns
+    /// one; a hand-built strategy might).
+    pub fn new(s: FuncIpStrategy) -> Result<Self, FuncIpError> {
         match s {
-            FuncIpStrategy::Helper => FuncIpGlobals {
+            FuncIpStrategy::Helper => Ok(FuncIpGlobals {
                 use_helper: 1,
                 target_addr: 0,
-            },
-            FuncIpStrategy::RewriteConstant { addr, .. } => {
-                // prog_addr never returns 0 (a hidden address is an error); keep it so.
-                assert_ne!(addr, 0, "refusing to inject address 0");
-                FuncIpGlobals {
-                    use_helper: 0,
-                    target_addr: addr,
-                }
-            }
+            }),
+            FuncIpStrategy::RewriteConstant { addr: 0, .. } => Err(FuncIpError::ZeroAddress),
+            FuncIpStrategy::RewriteConstant { addr, .. } => Ok(FuncIpGlobals {
+                use_helper: 0,
+                target_addr: addr,
+            }),
         }
     }
 

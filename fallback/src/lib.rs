@@ -9,6 +9,7 @@
 //! - [`func_ip`]: "which function am I in?" — helper or constant rewrite;
 //! - [`needs`]: further needs on the same mechanism;
 //! - [`attach`]: fentry/fexit on a BPF program (what aya 0.14 cannot load).
+#![deny(unsafe_code)]
 
 pub mod attach;
 pub mod func_ip;

@@ -110,7 +110,7 @@ impl Tracer {
         opts: &TracerOptions,
     ) -> Result<Self, TracerError> {
         let choice = func_ip::plan(src, target, &opts.kallsyms, opts.force.as_deref())?;
-        let globals = FuncIpGlobals::new(choice.strategy);
+        let globals = FuncIpGlobals::new(choice.strategy)?;
         let mut ebpf = load_object(&globals)?;
         let (_, target_name) = attach::target_function(target, None)?;
         let info = probe::sys::prog_info(target).map_err(|e| AttachError::Target(e.to_string()))?;
@@ -168,7 +168,7 @@ fn load_classifier<'a>(ebpf: &'a mut Ebpf, name: &str) -> Result<BorrowedFd<'a>,
 /// Rewrites the globals for `strategy`, runs the object's `self_check` classifier once and
 /// returns what it reported: the injection checked without fentry.
 pub fn self_check(strategy: FuncIpStrategy) -> Result<Event, TracerError> {
-    let globals = FuncIpGlobals::new(strategy);
+    let globals = FuncIpGlobals::new(strategy)?;
     let mut ebpf = load_object(&globals)?;
     run_packet(load_classifier(&mut ebpf, "self_check")?)?;
     let mut events = take_events(&mut ebpf)?;

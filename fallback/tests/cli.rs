@@ -125,3 +125,53 @@ fn the_disk_cache_is_written_and_reused() {
     let (_, _, err3) = run(&["--cache", p, "has", "map-type", "ringbuf"]);
     assert!(err3.contains("writable by nobody else"), "{err3}");
 }
+
+#[test]
+fn without_privileges_answers_are_inferred_and_say_so() {
+    let setpriv = std::path::Path::new("/usr/bin/setpriv");
+    if !nix::unistd::geteuid().is_root() || !setpriv.exists() {
+        integration::skip(
+            "without_privileges_answers_are_inferred_and_say_so",
+            "needs root and setpriv to drop to an unprivileged user",
+        );
+        return;
+    }
+    let out = Command::new(setpriv)
+        .args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            "--inh-caps=-all",
+        ])
+        .arg(env!("CARGO_BIN_EXE_bpf-features"))
+        .arg("--json")
+        .env_remove("BPF_FEATURES_ASSUME")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let unpriv = probe::SystemInfo::read()
+        .sysctl("kernel.unprivileged_bpf_disabled")
+        .unwrap_or(1);
+    if unpriv == 0 {
+        integration::skip(
+            "without_privileges_answers_are_inferred_and_say_so",
+            "unprivileged BPF is enabled here",
+        );
+        return;
+    }
+    assert!(
+        v["inferred"].as_str().unwrap().contains("CAP_BPF"),
+        "{}",
+        v["inferred"]
+    );
+    for section in ["program_types", "map_types", "misc"] {
+        for e in v[section].as_array().unwrap() {
+            assert_eq!(e["answer"]["origin"], "inferred", "{section} {}", e["name"]);
+        }
+    }
+}

@@ -1,4 +1,5 @@
 //! Shared helpers of the tests that need a real kernel: visible skips, leak accounting.
+#![deny(unsafe_code)]
 use std::{fs, io::Write, path::PathBuf};
 
 /// Where skipped tests are recorded; `scripts/test.sh` prints this file at the end, so a

@@ -169,8 +169,10 @@ fn line(out: &mut String, style: Style, name: &str, since: &str, a: &Answer) {
         Support::Supported { .. } => String::new(),
         s => format!("  {s}"),
     };
+    // The header says why answers are inferred; each line only says that it is.
     let origin = match a.origin {
         crate::support::Origin::Probed => String::new(),
+        crate::support::Origin::Inferred => "  [inferred]".to_string(),
         _ => format!("  [{}]", a.origin_reason.as_deref().unwrap_or("")),
     };
     let _ = writeln!(out, "  {name:<28} {since:>6}  {mark}{detail}{origin}");
