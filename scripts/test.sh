@@ -7,6 +7,7 @@ cd "$(dirname "$0")/.."
 export PATH="$PATH:/usr/sbin:/sbin"
 scripts/setup.sh
 cargo build --workspace --all-targets --release
+cargo build --release --examples -p bpf-features-ebpf
 skips=target/skipped-tests.txt
 rm -f "$skips"
 # Probe tests share the kernel: one test thread keeps fd/id leak checks exact.

@@ -59,7 +59,7 @@ fn main() {
         match Tracer::attach(features, fd.as_fd(), &opts) {
             Ok(t) => {
                 println!(
-                    "tracing {} (id {id}) with {:?}: {}",
+                    "tracing {} (id {id}) with {}; why: {}",
                     t.target_name, t.choice.strategy, t.choice.why
                 );
                 tracers.push(t);

@@ -78,6 +78,21 @@ pub enum FuncIpStrategy {
     RewriteConstant { addr: u64, source: AddrSource },
 }
 
+impl std::fmt::Display for FuncIpStrategy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            FuncIpStrategy::Helper => f.write_str("helper (bpf_get_func_ip)"),
+            FuncIpStrategy::RewriteConstant { addr, source } => {
+                let source = match source {
+                    AddrSource::JitedKsyms => "jited_ksyms",
+                    AddrSource::Kallsyms => "kallsyms",
+                };
+                write!(f, "rewrite_constant ({addr:#x} from {source})")
+            }
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum FuncIpError {
     #[error(transparent)]

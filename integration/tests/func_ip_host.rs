@@ -56,8 +56,9 @@ fn identical_programs_are_told_apart() {
     let b = ThrowawayTarget::load().unwrap();
     let (ja, ka) = prog_addr::both_ways(a.fd.as_fd(), Path::new(KALLSYMS)).unwrap();
     let (jb, kb) = prog_addr::both_ways(b.fd.as_fd(), Path::new(KALLSYMS)).unwrap();
-    // Same tag, same name: kallsyms lists both under one name...
-    assert_eq!(ka.len(), 2, "{ka:x?}");
+    // Same tag, same name: kallsyms lists both under one name (and any other copy loaded
+    // on the system)...
+    assert!(ka.len() >= 2, "{ka:x?}");
     assert_eq!(ka, kb);
     // ...and jited_ksyms picks each one's own.
     let (ja, jb) = (ja.unwrap(), jb.unwrap());
