@@ -80,8 +80,8 @@ fn main() {
                     "entry".into()
                 };
                 println!(
-                    "{:<24} ip={:#x} skb={:#x} {what}",
-                    t.target_name, e.ip, e.skb
+                    "{:<24} ip={:#x} skb={:#x} len={} {what}",
+                    t.target_name, e.ip, e.skb, e.skb_len
                 );
                 seen += 1;
             }

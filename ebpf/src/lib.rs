@@ -3,8 +3,8 @@
 //! - [`TC_TARGET`]: a tc classifier (`tc_target`) that serves as the traced program.
 //! - [`FUNC_IP`]: fentry (`trace_entry`) and fexit (`trace_exit`) tracers that report, for
 //!   each call of their target, the function IP by the chosen strategy (globals
-//!   `use_helper` and `target_addr`), the return value and the skb, through the ring
-//!   buffer `events`; and `self_check`, a classifier that reports the rewritten globals.
+//!   `use_helper` and `target_addr`), the return value and the skb with its length
+//!   (global `skb_len_off`), through the ring buffer `events`; and `self_check`, a classifier that reports the rewritten globals.
 #![deny(unsafe_code)]
 
 /// The ELF object of src/bpf/tc_target.bpf.c.
@@ -22,13 +22,16 @@ pub const EVENT_SELF_CHECK: u32 = 2;
 pub struct Event {
     pub ip: u64,
     pub retval: u64,
+    /// The skb's kernel address.
     pub skb: u64,
+    /// `skb->len`, read through the injected `skb_len_off` (0 when it was unknown).
+    pub skb_len: u32,
     pub kind: u32,
     pub used_helper: bool,
 }
 
 impl Event {
-    pub const SIZE: usize = 32;
+    pub const SIZE: usize = 40;
 
     /// Decodes a ring-buffer record; `None` if it is too short.
     pub fn parse(b: &[u8]) -> Option<Event> {
@@ -38,8 +41,9 @@ impl Event {
             ip: u64_at(0)?,
             retval: u64_at(8)?,
             skb: u64_at(16)?,
-            kind: u32_at(24)?,
-            used_helper: u32_at(28)? != 0,
+            skb_len: u32_at(24)?,
+            kind: u32_at(28)?,
+            used_helper: u32_at(32)? != 0,
         })
     }
 }
@@ -62,13 +66,15 @@ mod tests {
         for v in [1u64, 2, 3] {
             b.extend_from_slice(&v.to_ne_bytes());
         }
-        b.extend_from_slice(&1u32.to_ne_bytes());
-        b.extend_from_slice(&1u32.to_ne_bytes());
+        for v in [64u32, EVENT_EXIT, 1, 0] {
+            b.extend_from_slice(&v.to_ne_bytes());
+        }
+        assert_eq!(b.len(), Event::SIZE);
         let e = Event::parse(&b).unwrap();
         assert_eq!(
-            (e.ip, e.retval, e.skb, e.kind, e.used_helper),
-            (1, 2, 3, EVENT_EXIT, true)
+            (e.ip, e.retval, e.skb, e.skb_len, e.kind, e.used_helper),
+            (1, 2, 3, 64, EVENT_EXIT, true)
         );
-        assert!(Event::parse(&b[..20]).is_none());
+        assert!(Event::parse(&b[..30]).is_none());
     }
 }

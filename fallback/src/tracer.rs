@@ -64,12 +64,22 @@ fn vmlinux_btf() -> Option<aya::Btf> {
     aya::Btf::from_sys_fs().ok()
 }
 
+/// `offsetof(struct sk_buff, len)` from the kernel's BTF; 0 (unknown) without BTF.
+pub fn skb_len_offset() -> u32 {
+    probe::btf::KernelBtf::from_sys_fs()
+        .ok()
+        .and_then(|b| b.member_offset("sk_buff", "len"))
+        .unwrap_or(0)
+}
+
 /// Loads [`ebpf::FUNC_IP`]'s maps with the strategy's globals rewritten.
 fn load_object(globals: &FuncIpGlobals) -> Result<Ebpf, TracerError> {
     let btf = vmlinux_btf();
+    let skb_len_off = skb_len_offset();
     let mut loader = EbpfLoader::new();
     loader.btf(btf.as_ref());
     globals.apply(&mut loader);
+    loader.override_global("skb_len_off", &skb_len_off, true);
     loader
         .load(ebpf::FUNC_IP)
         .map_err(|e| TracerError::Load(e.to_string()))

@@ -93,7 +93,7 @@ fn rewritten_constants_reach_the_program() {
     assert_eq!(e.kind, ebpf::EVENT_SELF_CHECK);
     assert_eq!(e.ip, a.addr, "override_global did not reach .rodata");
     assert!(!e.used_helper);
-    assert_eq!(e.skb, 64, "skb->len of the test packet");
+    assert_eq!(e.skb_len, 64, "skb->len of the test packet");
     let e = tracer::self_check(FuncIpStrategy::Helper).unwrap();
     assert!(e.used_helper);
     assert_eq!(e.ip, 0);
@@ -159,6 +159,8 @@ fn fentry_on_tc_reports_the_target_address() {
             );
             assert_eq!(e.used_helper, strategy == "helper");
             assert_ne!(e.skb, 0);
+            // skb->len, read through the offset injected from the kernel's BTF.
+            assert_eq!(e.skb_len, 64, "{strategy}: skb->len");
         }
         let exit = events
             .iter()

@@ -46,6 +46,7 @@ pub struct EnumMember {
 pub struct KernelBtf {
     enums: HashMap<String, Vec<EnumMember>>,
     funcs: HashMap<String, u32>,
+    members: HashMap<(String, String), u32>,
     /// Size of the blob and number of types: a cheap identity for caches.
     pub size: usize,
     pub type_count: u32,
@@ -58,6 +59,9 @@ pub const WANTED_ENUMS: &[&str] = &[
     "bpf_map_type",
     "bpf_attach_type",
 ];
+
+/// Struct members whose byte offsets tracers inject as constants (instead of CO-RE).
+pub const WANTED_MEMBERS: &[(&str, &str)] = &[("sk_buff", "len")];
 
 /// Kernel functions that probes use as attach targets. `bpf_fentry_test1` exists for
 /// exactly this purpose (net/bpf/test_run.c, 5.5); `bpf_lsm_bpf` is an LSM hook stub.
@@ -164,6 +168,25 @@ impl KernelBtf {
                 && (all_funcs || wanted(name_bytes(name_off)?, WANTED_FUNCS))
             {
                 out.funcs.entry(name(name_off)?.to_string()).or_insert(id);
+            } else if kind == BTF_KIND_STRUCT {
+                let sname = name_bytes(name_off)?;
+                for (s, m) in WANTED_MEMBERS {
+                    if s.as_bytes() != sname {
+                        continue;
+                    }
+                    let kind_flag = info >> 31 == 1;
+                    for i in 0..vlen {
+                        let at = pos + i * 12;
+                        if name_bytes(r.u32(at)?)? == m.as_bytes() {
+                            let off = r.u32(at + 8)?;
+                            // With kind_flag the low 24 bits are the bit offset.
+                            let bits = if kind_flag { off & 0xff_ffff } else { off };
+                            if bits % 8 == 0 {
+                                out.members.insert((s.to_string(), m.to_string()), bits / 8);
+                            }
+                        }
+                    }
+                }
             }
             pos += extra;
         }
@@ -192,6 +215,13 @@ impl KernelBtf {
         self.funcs.get(name).copied()
     }
 
+    /// The byte offset of `member` in `struct name`, for [`WANTED_MEMBERS`].
+    pub fn member_offset(&self, name: &str, member: &str) -> Option<u32> {
+        self.members
+            .get(&(name.to_string(), member.to_string()))
+            .copied()
+    }
+
     /// The name of the function with type id `id`, among those kept.
     pub fn func_name(&self, id: u32) -> Option<&str> {
         self.funcs
@@ -218,6 +248,7 @@ impl KernelBtf {
                 })
                 .collect(),
             funcs: funcs.iter().map(|(n, i)| (n.to_string(), *i)).collect(),
+            members: HashMap::new(),
             size: 0,
             type_count: 0,
         }
@@ -411,11 +442,14 @@ mod tests {
         let proto = b.func_proto(int, &[("ctx", int)]);
         let f = b.func("bpf_fentry_test1", proto);
         let e = b.enum64("bpf_func_id", "BPF_FUNC_x", 1 << 40);
+        let skb = b.struct_("sk_buff", 16, &[("next", int, 0), ("len", int, 96)]);
         let btf = KernelBtf::parse(&b.build()).unwrap();
-        assert_eq!((int, proto, f, e), (1, 2, 3, 4));
+        assert_eq!((int, proto, f, e, skb), (1, 2, 3, 4, 5));
+        assert_eq!(btf.member_offset("sk_buff", "len"), Some(12));
+        assert_eq!(btf.member_offset("sk_buff", "data_len"), None);
         assert_eq!(btf.func_id("bpf_fentry_test1"), Some(3));
         assert_eq!(btf.enum_value("bpf_func_id", "BPF_FUNC_x"), Some(1 << 40));
-        assert_eq!(btf.type_count, 4);
+        assert_eq!(btf.type_count, 5);
     }
 
     #[test]

@@ -13,6 +13,9 @@
 
 const volatile __u8 use_helper = 0;
 const volatile __u64 target_addr = 0;
+// offsetof(struct sk_buff, len) on this kernel, from its BTF, rewritten the same way (no
+// CO-RE needed on the raw load path); 0 = unknown, skb_len is then reported as 0.
+const volatile __u32 skb_len_off = 0;
 
 enum event_kind { EVENT_ENTRY = 0, EVENT_EXIT = 1, EVENT_SELF_CHECK = 2 };
 
@@ -20,8 +23,10 @@ struct event {
 	__u64 ip;
 	__u64 retval;
 	__u64 skb;
+	__u32 skb_len;
 	__u32 kind;
 	__u32 used_helper;
+	__u32 pad;
 };
 
 struct {
@@ -36,7 +41,7 @@ static __always_inline __u64 func_ip(void *ctx)
 	return target_addr;
 }
 
-static __always_inline void emit(__u64 ip, __u64 retval, __u64 skb, __u32 kind)
+static __always_inline void emit(__u64 ip, __u64 retval, __u64 skb, __u32 skb_len, __u32 kind)
 {
 	struct event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
 	if (!e)
@@ -44,9 +49,20 @@ static __always_inline void emit(__u64 ip, __u64 retval, __u64 skb, __u32 kind)
 	e->ip = ip;
 	e->retval = retval;
 	e->skb = skb;
+	e->skb_len = skb_len;
 	e->kind = kind;
 	e->used_helper = use_helper;
+	e->pad = 0;
 	bpf_ringbuf_submit(e, 0);
+}
+
+// The target's context is the kernel's struct sk_buff (tc programs see it as __sk_buff).
+static __always_inline __u32 skb_len(__u64 skb)
+{
+	__u32 len = 0;
+	if (skb_len_off)
+		bpf_probe_read_kernel(&len, sizeof(len), (void *)(skb + skb_len_off));
+	return len;
 }
 
 // The target's only argument is its context (the skb); fexit sees the return value after
@@ -54,14 +70,14 @@ static __always_inline void emit(__u64 ip, __u64 retval, __u64 skb, __u32 kind)
 SEC("fentry")
 int trace_entry(__u64 *ctx)
 {
-	emit(func_ip(ctx), 0, ctx[0], EVENT_ENTRY);
+	emit(func_ip(ctx), 0, ctx[0], skb_len(ctx[0]), EVENT_ENTRY);
 	return 0;
 }
 
 SEC("fexit")
 int trace_exit(__u64 *ctx)
 {
-	emit(func_ip(ctx), ctx[1], ctx[0], EVENT_EXIT);
+	emit(func_ip(ctx), ctx[1], ctx[0], skb_len(ctx[0]), EVENT_EXIT);
 	return 0;
 }
 
@@ -70,7 +86,7 @@ int trace_exit(__u64 *ctx)
 SEC("classifier")
 int self_check(struct __sk_buff *skb)
 {
-	emit(target_addr, use_helper, skb->len, EVENT_SELF_CHECK);
+	emit(target_addr, use_helper, 0, skb->len, EVENT_SELF_CHECK);
 	return 0;
 }
 
