@@ -147,6 +147,12 @@ fn floor_loads(n: usize, load: &ProgLoad<'_>, with_log: bool) -> Duration {
     t.elapsed() / n as u32
 }
 
+/// Pairs with any answer (bpftool answers every pair it probes yes or no).
+fn answered_pairs(r: &probe::Report) -> usize {
+    r.helpers.iter().map(|row| row.answers.len()).sum()
+}
+
+/// Pairs with a conclusive answer (unknown ones, such as EPERM rows, left out).
 fn count_pairs(r: &probe::Report) -> usize {
     r.helpers
         .iter()
@@ -212,7 +218,8 @@ fn main() {
             .expect("run bpf-features");
         serde_json::from_slice(&out.stdout).expect("report JSON")
     };
-    let our_pairs = count_pairs(&report);
+    let our_pairs = answered_pairs(&report);
+    let our_conclusive = count_pairs(&report);
     let (mut a, mut b) = (Vec::new(), Vec::new());
     let tool = bpftool();
     for _ in 0..runs {
@@ -224,7 +231,7 @@ fn main() {
     let ours_t = median(a);
     row(
         &mut rows,
-        format!("bpf-features --json ({our_pairs} conclusive pairs)"),
+        format!("bpf-features --json ({our_pairs} pairs answered, {our_conclusive} conclusive)"),
         ms(ours_t),
         "",
         None,
