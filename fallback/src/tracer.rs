@@ -64,12 +64,16 @@ fn vmlinux_btf() -> Option<aya::Btf> {
     aya::Btf::from_sys_fs().ok()
 }
 
-/// `offsetof(struct sk_buff, len)` from the kernel's BTF; 0 (unknown) without BTF.
+/// `offsetof(struct sk_buff, len)` from the kernel's BTF; 0 (unknown) without BTF. Read
+/// once per process: it cannot change while the kernel runs, and the BTF is 5-6 MB.
 pub fn skb_len_offset() -> u32 {
-    probe::btf::KernelBtf::from_sys_fs()
-        .ok()
-        .and_then(|b| b.member_offset("sk_buff", "len"))
-        .unwrap_or(0)
+    static OFFSET: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
+    *OFFSET.get_or_init(|| {
+        probe::btf::KernelBtf::from_sys_fs()
+            .ok()
+            .and_then(|b| b.member_offset("sk_buff", "len"))
+            .unwrap_or(0)
+    })
 }
 
 /// Loads [`ebpf::FUNC_IP`]'s maps with the strategy's globals rewritten.

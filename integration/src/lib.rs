@@ -53,6 +53,23 @@ pub fn need_bpf(test: &str) -> Option<()> {
     }
 }
 
+/// Skips the calling test (by name) unless BPF loads and fentry on a BPF program is
+/// supported here; returns the kernel's features otherwise.
+pub fn need_fentry_on_bpf_prog(test: &str) -> Option<probe::Features> {
+    use probe::FeatureSource;
+    need_bpf(test)?;
+    let f = probe::Features::new(probe::Options::default());
+    let fentry = f.misc(probe::Misc::FentryBpfProg);
+    if !fentry.is_supported() {
+        skip(
+            test,
+            &format!("fentry on a BPF program cannot load here: {fentry}"),
+        );
+        return None;
+    }
+    Some(f)
+}
+
 /// Open file descriptors of this process.
 pub fn open_fds() -> usize {
     fs::read_dir("/proc/self/fd").map_or(0, |d| d.count())

@@ -34,18 +34,11 @@ fn example() -> PathBuf {
 
 #[test]
 fn the_example_tracer_prints_one_line_per_call() {
-    let Some(_) = integration::need_bpf("the_example_tracer_prints_one_line_per_call") else {
+    let Some(f) =
+        integration::need_fentry_on_bpf_prog("the_example_tracer_prints_one_line_per_call")
+    else {
         return;
     };
-    let f = Features::new(Options::default());
-    let fentry = f.misc(Misc::FentryBpfProg);
-    if !fentry.is_supported() {
-        integration::skip(
-            "the_example_tracer_prints_one_line_per_call",
-            &format!("fentry on a BPF program cannot load here: {fentry}"),
-        );
-        return;
-    }
     let exe = example();
     assert!(
         exe.exists(),

@@ -104,18 +104,10 @@ fn rewritten_constants_reach_the_program() {
 /// strategy this kernel can run, and check the choice against the kernel version.
 #[test]
 fn fentry_on_tc_reports_the_target_address() {
-    let Some(_) = integration::need_bpf("fentry_on_tc_reports_the_target_address") else {
+    let Some(f) = integration::need_fentry_on_bpf_prog("fentry_on_tc_reports_the_target_address")
+    else {
         return;
     };
-    let f = Features::new(Options::default());
-    let fentry = f.misc(Misc::FentryBpfProg);
-    if !fentry.is_supported() {
-        integration::skip(
-            "fentry_on_tc_reports_the_target_address",
-            &format!("fentry on a BPF program cannot load here: {fentry}"),
-        );
-        return;
-    }
     let release = f.release().unwrap().clone();
     let chosen = choose::<fallback::func_ip::FuncIp>(&f, None).unwrap();
     let helper_ok = release.at_least(5, 18);
