@@ -26,8 +26,9 @@ pub enum KallsymsError {
     },
     #[error(
         "kallsyms shows address 0 for {symbol} (line {line}): kernel.kptr_restrict hides kernel \
-         addresses from this process. Run as root with CAP_SYSLOG, or set \
-         `sysctl kernel.kptr_restrict=0` (1 still shows them to CAP_SYSLOG)"
+         addresses from this process (2 hides them from every process, root included; 1 \
+         shows them only with CAP_SYSLOG). Set `sysctl -w kernel.kptr_restrict=1` and grant \
+         CAP_SYSLOG, or 0"
     )]
     Restricted { line: usize, symbol: String },
 }
@@ -75,10 +76,18 @@ impl Target {
 }
 
 fn malformed(line: usize, what: &'static str, text: &[u8]) -> KallsymsError {
+    // Only the start of the line: a malformed 64 MB line must not become a 64 MB error.
+    const SHOWN: usize = 160;
+    let mut shown = String::from_utf8_lossy(&text[..text.len().min(SHOWN)])
+        .trim_end()
+        .to_string();
+    if text.len() > SHOWN {
+        shown.push_str(&format!("… ({} bytes)", text.len()));
+    }
     KallsymsError::Malformed {
         line,
         what,
-        text: String::from_utf8_lossy(text).trim_end().to_string(),
+        text: shown,
     }
 }
 
@@ -133,14 +142,21 @@ pub fn resolve<R: Read>(
             start = 0;
         }
         if end == buf.len() {
-            buf.resize(buf.len() * 2, 0); // a line longer than the buffer
+            // One line fills the whole buffer: real ones are under 600 bytes (KSYM_NAME_LEN
+            // and a module name), so this is no kallsyms.
+            return Err(malformed(no + 1, "line longer than 256 KiB", &buf[..end]));
         }
-        let n = reader
-            .read(&mut buf[end..])
-            .map_err(|source| KallsymsError::Io {
-                path: "kallsyms".into(),
-                source,
-            })?;
+        let n = loop {
+            match reader.read(&mut buf[end..]) {
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                r => {
+                    break r.map_err(|source| KallsymsError::Io {
+                        path: "kallsyms".into(),
+                        source,
+                    })?;
+                }
+            }
+        };
         end += n;
         eof = n == 0;
         loop {
@@ -167,6 +183,9 @@ pub fn resolve<R: Read>(
             let Ok(sym) = std::str::from_utf8(sym) else {
                 return Err(malformed(no, "symbol is not UTF-8", line));
             };
+            if sym.bytes().any(|b| b.is_ascii_control()) {
+                return Err(malformed(no, "control character in the symbol", line));
+            }
             let Some((tag, name)) = parse_bpf_prog_name(sym) else {
                 continue;
             };
@@ -316,6 +335,38 @@ mod tests {
                 other => panic!("{text:?}: {other:?}"),
             }
         }
+    }
+
+    /// Found by the fuzzing pass (issue 8): each of these was accepted or ill-reported.
+    #[test]
+    fn hostile_inputs() {
+        // A carriage return does not end up in a program's name.
+        let e = resolve(
+            "ffffffffc0a0b000 t bpf_prog_6deef7357e7b4530_tc_target\r\n".as_bytes(),
+            &[tc()],
+        )
+        .unwrap_err();
+        assert!(matches!(e, KallsymsError::Malformed { line: 1, .. }), "{e}");
+        // A huge malformed line: an error of bounded size, not a copy of the line.
+        let huge = format!("ffffffff81000000 T {}", "x".repeat(1 << 20));
+        let e = resolve(huge.as_bytes(), &[tc()]).unwrap_err();
+        assert!(e.to_string().len() < 400, "{} bytes", e.to_string().len());
+        // Interrupted reads are retried, not fatal.
+        struct Interrupting<'a>(&'a [u8], bool);
+        impl std::io::Read for Interrupting<'_> {
+            fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+                self.1 = !self.1;
+                if self.1 {
+                    return Err(std::io::ErrorKind::Interrupted.into());
+                }
+                let n = buf.len().min(self.0.len()).min(7);
+                buf[..n].copy_from_slice(&self.0[..n]);
+                self.0 = &self.0[n..];
+                Ok(n)
+            }
+        }
+        let got = resolve(Interrupting(GOOD.as_bytes(), false), &[tc()]).unwrap();
+        assert_eq!(got[&tc()].len(), 1);
     }
 
     #[test]

@@ -49,12 +49,53 @@ pub enum StrategyError {
         source_of: String,
         valid: String,
     },
-    #[error("{need}: no strategy can run on this kernel: {why}")]
+    #[error("{need}: no strategy can run here: {why}")]
     NoPath { need: &'static str, why: String },
+    #[error(
+        "{STRATEGY_ENV}: '{item}' is not NEED=STRATEGY with a known need ({why}); \
+         e.g. {STRATEGY_ENV}=func_ip=rewrite_constant"
+    )]
+    BadEnv { item: String, why: String },
+}
+
+/// Checks every item of [`STRATEGY_ENV`]: a misspelt need (`fucn_ip=helper`) would
+/// otherwise force nothing and say nothing.
+pub fn check_env() -> Result<(), StrategyError> {
+    let Some(value) = std::env::var_os(STRATEGY_ENV) else {
+        return Ok(());
+    };
+    let value = value.into_string().map_err(|v| StrategyError::BadEnv {
+        item: v.to_string_lossy().into_owned(),
+        why: "not UTF-8".into(),
+    })?;
+    let needs = need_names();
+    for item in value.split(',').filter(|i| !i.trim().is_empty()) {
+        let bad = |why: String| StrategyError::BadEnv {
+            item: item.chars().take(128).collect(),
+            why,
+        };
+        let Some((need, strategy)) = item.split_once('=') else {
+            return Err(bad("no '='".into()));
+        };
+        let need = need.trim();
+        if !needs.contains(&need) {
+            let hint = probe::names::closest(need, needs.iter().copied())
+                .map(|c| format!("; did you mean '{c}'?"))
+                .unwrap_or_default();
+            return Err(bad(format!("needs are {}{hint}", needs.join(", "))));
+        }
+        if strategy.trim().is_empty() {
+            return Err(bad("no strategy after '='".into()));
+        }
+    }
+    Ok(())
 }
 
 /// What the user forced for `need`: the API value first, then [`STRATEGY_ENV`].
 fn forced<N: Need>(api: Option<&str>) -> Result<Option<(N::Strategy, String)>, StrategyError> {
+    if api.is_none() {
+        check_env()?;
+    }
     let env = std::env::var(STRATEGY_ENV).ok();
     let (value, source_of) = match (api, &env) {
         (Some(v), _) => (v.to_string(), "API".to_string()),
@@ -169,6 +210,16 @@ pub fn report<N: Need>(src: &dyn FeatureSource) -> NeedReport {
             })
             .collect(),
     }
+}
+
+/// The names of every need this crate knows.
+pub fn need_names() -> [&'static str; 4] {
+    [
+        crate::func_ip::FuncIp::NAME,
+        crate::needs::EventOutput::NAME,
+        crate::needs::KernelRead::NAME,
+        crate::needs::ManyKprobes::NAME,
+    ]
 }
 
 /// Every need this crate knows, for the report.

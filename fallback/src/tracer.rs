@@ -170,13 +170,36 @@ fn load_classifier<'a>(ebpf: &'a mut Ebpf, name: &str) -> Result<BorrowedFd<'a>,
         .ok_or_else(|| TracerError::Load(format!("no {name} program")))?
         .try_into()
         .map_err(|e: aya::programs::ProgramError| TracerError::Load(e.to_string()))?;
-    prog.load()
-        .map_err(|e| TracerError::Load(format!("{e:?}")))?;
+    prog.load().map_err(|e| TracerError::Load(describe(&e)))?;
     let prog: &'a SchedClassifier = prog;
     Ok(prog
         .fd()
         .map_err(|e| TracerError::Load(e.to_string()))?
         .as_fd())
+}
+
+/// An error and its sources in one line, with the fix for a refusal by privileges.
+fn describe(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = e.to_string();
+    let mut eperm = false;
+    let mut cur = e.source();
+    while let Some(s) = cur {
+        if let Some(io) = s.downcast_ref::<std::io::Error>() {
+            eperm |= io.raw_os_error() == Some(libc::EPERM);
+        }
+        let more = s.to_string();
+        if !text.contains(&more) {
+            text = format!("{text}: {more}");
+        }
+        cur = s.source();
+    }
+    if eperm {
+        text.push_str(
+            " (EPERM: loading BPF programs needs CAP_BPF with CAP_NET_ADMIN and CAP_PERFMON, \
+             or CAP_SYS_ADMIN; run as root)",
+        );
+    }
+    text
 }
 
 /// Rewrites the globals for `strategy`, runs the object's `self_check` classifier once and

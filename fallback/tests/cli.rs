@@ -111,18 +111,18 @@ fn the_disk_cache_is_written_and_reused() {
     }
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("answers");
-    let p = path.to_str().unwrap();
-    let (code1, out1, err1) = run(&["--cache", p, "has", "map-type", "ringbuf"]);
+    let flag = format!("--cache={}", path.to_str().unwrap());
+    let (code1, out1, err1) = run(&[&flag, "has", "map-type", "ringbuf"]);
     assert!(path.exists(), "{err1}");
     let text = std::fs::read_to_string(&path).unwrap();
     assert!(text.lines().next().unwrap().contains("boot_id"), "{text}");
-    let (code2, out2, err2) = run(&["--cache", p, "has", "map-type", "ringbuf"]);
+    let (code2, out2, err2) = run(&[&flag, "has", "map-type", "ringbuf"]);
     assert_eq!((code1, out1), (code2, out2), "{err2}");
     assert!(err2.is_empty(), "{err2}");
     // Another user able to write it: refused, with the reason.
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o666)).unwrap();
-    let (_, _, err3) = run(&["--cache", p, "has", "map-type", "ringbuf"]);
+    let (_, _, err3) = run(&[&flag, "has", "map-type", "ringbuf"]);
     assert!(err3.contains("writable by nobody else"), "{err3}");
 }
 
@@ -173,5 +173,191 @@ fn without_privileges_answers_are_inferred_and_say_so() {
         for e in v[section].as_array().unwrap() {
             assert_eq!(e["answer"]["origin"], "inferred", "{section} {}", e["name"]);
         }
+    }
+}
+
+/// Regressions from the fuzzing and bad-input pass of issue 8: each failed before its fix.
+mod hostile_input {
+    use super::run;
+    use std::{os::unix::ffi::OsStrExt, process::Command};
+
+    fn bin() -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_bpf-features"));
+        c.env_remove("BPF_FEATURES_ASSUME")
+            .env_remove("BPF_FEATURES_STRATEGY");
+        c
+    }
+
+    #[test]
+    fn json_with_macros_is_an_error_not_a_panic() {
+        let (code, _, err) = run(&["--json", "--macros"]);
+        assert_eq!(code, 2, "{err}");
+        assert!(err.contains("pick one"), "{err}");
+        // The debug build's clap assertion fired on every `has` (issue 8).
+        let (code, out, err) = run(&["--assume", "misc:ringbuf=yes", "has", "misc", "ringbuf"]);
+        assert_eq!(code, 0, "{out}{err}");
+    }
+
+    #[test]
+    fn unwritable_output_exits_2() {
+        let Ok(full) = std::fs::File::options().write(true).open("/dev/full") else {
+            integration::skip("unwritable_output_exits_2", "no /dev/full");
+            return;
+        };
+        let st = bin()
+            .args(["--assume", "misc:ringbuf=yes", "has", "misc", "ringbuf"])
+            .stdout(full)
+            .status()
+            .unwrap();
+        assert_eq!(st.code(), Some(2));
+    }
+
+    #[test]
+    fn cache_takes_its_path_with_an_equals_sign_only() {
+        let default = std::path::Path::new(probe::cache::DEFAULT_PATH);
+        let existed = default.exists();
+        let (code, out, err) = run(&[
+            "--cache",
+            "--assume",
+            "misc:ringbuf=yes",
+            "has",
+            "misc",
+            "ringbuf",
+        ]);
+        // `--cache` alone names the default path; `has` is a subcommand, not a file name.
+        assert!(!std::path::Path::new("has").exists());
+        assert!(!err.contains("unrecognized subcommand"), "{err}");
+        assert!(code == 0 || err.contains("cache"), "{code} {out} {err}");
+        if !existed {
+            let _ = std::fs::remove_file(default);
+        }
+    }
+
+    fn sh(script: &str) -> std::process::Output {
+        Command::new("sh")
+            .args(["-c", script])
+            .env("BIN", env!("CARGO_BIN_EXE_bpf-features"))
+            .env_remove("BPF_FEATURES_ASSUME")
+            .env_remove("BPF_FEATURES_STRATEGY")
+            .output()
+            .unwrap()
+    }
+
+    #[test]
+    fn a_transient_error_is_not_cached_for_the_boot() {
+        let test = "a_transient_error_is_not_cached_for_the_boot";
+        if integration::need_bpf(test).is_none() {
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let cache = dir.path().join("answers");
+        let c = cache.display();
+        // Six fds: the probes fail with EMFILE, and those answers must not be kept.
+        let starved = sh(&format!(
+            "ulimit -n 6; \"$BIN\" --cache={c} --json >/dev/null 2>&1; true"
+        ));
+        assert!(starved.status.success());
+        let fresh = sh("\"$BIN\" --json has map-type hash");
+        let cached = sh(&format!("\"$BIN\" --cache={c} --json has map-type hash"));
+        assert_eq!(
+            cached.status.code(),
+            fresh.status.code(),
+            "{}",
+            String::from_utf8_lossy(&cached.stdout)
+        );
+        let text = std::fs::read_to_string(&cache).unwrap_or_default();
+        assert!(!text.contains("EMFILE"), "an EMFILE answer was cached");
+    }
+
+    #[test]
+    fn a_small_stack_limit_does_not_crash_the_report() {
+        let out = sh("ulimit -s 64; exec \"$BIN\" --json >/dev/null");
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    #[test]
+    fn a_fifo_as_cache_does_not_hang() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("fifo");
+        nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o644)).unwrap();
+        let out = sh(&format!(
+            "timeout 20 \"$BIN\" --cache={} --assume misc:ringbuf=yes has misc ringbuf",
+            fifo.display()
+        ));
+        assert_ne!(out.status.code(), Some(124), "hung on the FIFO");
+        assert!(String::from_utf8_lossy(&out.stderr).contains("not a regular file"));
+    }
+
+    #[test]
+    fn a_kernel_level_assumption_answers_the_kernel_question() {
+        let (code, out, _) = run(&[
+            "--assume",
+            "helper:bpf_get_func_ip=no",
+            "has",
+            "helper",
+            "bpf_get_func_ip",
+        ]);
+        assert_eq!(code, 1, "{out}");
+        assert!(out.contains("assumed"), "{out}");
+    }
+
+    #[test]
+    fn too_many_threads_is_refused_cleanly() {
+        let (code, _, err) = run(&["--threads", "100000", "has", "misc", "ringbuf"]);
+        assert_eq!(code, 2, "{err}");
+        assert!(err.contains("threads"), "{err}");
+    }
+
+    #[test]
+    fn misspelt_strategy_variable_is_an_error() {
+        for bad in ["fucn_ip=helper", "FUNC_IP=helper", "func_ip"] {
+            let out = bin()
+                .args(["--assume", "misc:ringbuf=yes", "has", "misc", "ringbuf"])
+                .env("BPF_FEATURES_STRATEGY", bad)
+                .output()
+                .unwrap();
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.code(), Some(2), "{bad}: {err}");
+            assert!(err.contains("BPF_FEATURES_STRATEGY"), "{bad}: {err}");
+        }
+        let out = bin()
+            .args(["--assume", "misc:ringbuf=yes", "has", "misc", "ringbuf"])
+            .env("BPF_FEATURES_STRATEGY", "fucn_ip=helper")
+            .output()
+            .unwrap();
+        assert!(String::from_utf8_lossy(&out.stderr).contains("did you mean 'func_ip'"));
+    }
+
+    #[test]
+    fn non_utf8_assumptions_are_an_error() {
+        let out = bin()
+            .args(["has", "misc", "ringbuf"])
+            .env(
+                "BPF_FEATURES_ASSUME",
+                std::ffi::OsStr::from_bytes(b"misc:ringbuf=\xffyes"),
+            )
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2));
+        assert!(String::from_utf8_lossy(&out.stderr).contains("UTF-8"));
+    }
+
+    #[test]
+    fn a_huge_name_is_answered_fast_and_not_echoed_whole() {
+        let name = "a".repeat(131_000);
+        let t = std::time::Instant::now();
+        let (code, _, err) = run(&["has", "helper", &name]);
+        assert_eq!(code, 2);
+        assert!(
+            t.elapsed() < std::time::Duration::from_secs(2),
+            "{:?}",
+            t.elapsed()
+        );
+        assert!(err.len() < 1000, "{} bytes of error", err.len());
     }
 }

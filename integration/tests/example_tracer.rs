@@ -10,7 +10,6 @@ use std::{
 };
 
 use fallback::tracer::{self, ThrowawayTarget};
-use probe::{FeatureSource, Features, Misc, Options};
 
 /// The tracer child, killed however the test ends: it holds the target program open.
 struct Kill(std::process::Child);
@@ -34,7 +33,7 @@ fn example() -> PathBuf {
 
 #[test]
 fn the_example_tracer_prints_one_line_per_call() {
-    let Some(f) =
+    let Some(_) =
         integration::need_fentry_on_bpf_prog("the_example_tracer_prints_one_line_per_call")
     else {
         return;

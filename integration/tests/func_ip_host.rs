@@ -8,7 +8,7 @@ use fallback::{
     strategy::choose,
     tracer::{self, ThrowawayTarget, Tracer, TracerOptions},
 };
-use probe::{FeatureSource, Features, Misc, Options, Support};
+use probe::{FeatureSource, Misc, Support};
 
 const KALLSYMS: &str = "/proc/kallsyms";
 

@@ -26,7 +26,11 @@ use crate::support::Answer;
 /// The default cache file for `bpf-features --cache`.
 pub const DEFAULT_PATH: &str = "/var/cache/bpf-features/answers";
 
-const SCHEMA: u32 = 1;
+/// 2: the identity gained the lockdown mode and `kernel.unprivileged_bpf_disabled`.
+const SCHEMA: u32 = 2;
+
+/// A cache larger than this is not ours (a full report's is ~2 MB).
+const MAX_SIZE: u64 = 64 << 20;
 
 /// Which kernel boot a cache belongs to.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -37,6 +41,48 @@ pub struct Identity {
     pub btf_size: u64,
     /// The effective capability mask: an "unknown (EPERM)" holds only for the same one.
     pub cap_eff: u64,
+    /// The lockdown mode (it can be raised while the kernel runs) and
+    /// `kernel.unprivileged_bpf_disabled`: both change which loads are refused.
+    #[serde(default)]
+    pub lockdown: String,
+    #[serde(default)]
+    pub unprivileged_bpf_disabled: String,
+}
+
+impl Identity {
+    /// What differs between `self` (the file's) and `current`, in words.
+    fn differences(&self, current: &Identity) -> String {
+        let mut d = Vec::new();
+        let mut field = |name: &str, was: String, now: String| {
+            if was != now {
+                d.push(format!("{name} {was} (now {now})"));
+            }
+        };
+        field(
+            "format",
+            self.schema.to_string(),
+            current.schema.to_string(),
+        );
+        field("kernel", self.release.clone(), current.release.clone());
+        field("boot id", self.boot_id.clone(), current.boot_id.clone());
+        field(
+            "BTF size",
+            self.btf_size.to_string(),
+            current.btf_size.to_string(),
+        );
+        field(
+            "capabilities",
+            format!("{:#x}", self.cap_eff),
+            format!("{:#x}", current.cap_eff),
+        );
+        field("lockdown", self.lockdown.clone(), current.lockdown.clone());
+        field(
+            "kernel.unprivileged_bpf_disabled",
+            self.unprivileged_bpf_disabled.clone(),
+            current.unprivileged_bpf_disabled.clone(),
+        );
+        d.join(", ")
+    }
 }
 
 impl Identity {
@@ -55,6 +101,12 @@ impl Identity {
                 .ok()
                 .and_then(|s| crate::kernel::parse_cap_eff(&s))
                 .unwrap_or(0),
+            lockdown: crate::conditions::Lockdown::read_mode_quietly().unwrap_or_default(),
+            unprivileged_bpf_disabled: fs::read_to_string(
+                "/proc/sys/kernel/unprivileged_bpf_disabled",
+            )
+            .map(|s| s.trim().to_string())
+            .unwrap_or_default(),
         }
     }
 }
@@ -69,8 +121,10 @@ pub enum CacheError {
          (owner uid {uid}, mode {mode:o}); remove it or fix its owner and mode"
     )]
     Unsafe { path: PathBuf, uid: u32, mode: u32 },
-    #[error("cache {0} is for another kernel boot or format; ignored")]
-    Stale(PathBuf),
+    #[error("cache {0} was written for another setting ({1}); ignored, and rewritten on save")]
+    Stale(PathBuf, String),
+    #[error("cache {0} is not a regular file of at most 64 MiB; remove it or name another")]
+    NotAFile(PathBuf),
     #[error("cache {0} is malformed: {1}; ignored")]
     Malformed(PathBuf, String),
 }
@@ -97,6 +151,10 @@ impl DiskCache {
     /// Loads `path` if it belongs to `identity` and is safe to trust.
     pub fn load(path: &Path, identity: &Identity) -> Result<DiskCache, CacheError> {
         let m = fs::metadata(path).map_err(|e| CacheError::Io(path.into(), e))?;
+        // A FIFO or a device would block or never end the read below.
+        if !m.is_file() || m.len() > MAX_SIZE {
+            return Err(CacheError::NotAFile(path.into()));
+        }
         check_ownership(path, &m)?;
         if let Some(dir) = path.parent().and_then(|d| fs::metadata(d).ok()) {
             check_ownership(path.parent().unwrap_or(path), &dir)?;
@@ -106,7 +164,7 @@ impl DiskCache {
         let found: Identity = serde_json::from_str(header)
             .map_err(|e| CacheError::Malformed(path.into(), e.to_string()))?;
         if &found != identity {
-            return Err(CacheError::Stale(path.into()));
+            return Err(CacheError::Stale(path.into(), found.differences(identity)));
         }
         let mut index = HashMap::new();
         let mut at = header.len() + 1;
@@ -197,6 +255,8 @@ mod tests {
             boot_id: "b".into(),
             btf_size: 1,
             cap_eff: 0x1ff,
+            lockdown: "none".into(),
+            unprivileged_bpf_disabled: "2".into(),
         }
     }
 
@@ -233,10 +293,19 @@ mod tests {
         let mut other = id();
         other.boot_id = "another boot".into();
         if euid_root {
-            assert!(matches!(
-                DiskCache::load(&path, &other),
-                Err(CacheError::Stale(_))
-            ));
+            let e = DiskCache::load(&path, &other).err().unwrap();
+            assert!(matches!(e, CacheError::Stale(..)), "{e}");
+            assert!(
+                e.to_string().contains("boot id b (now another boot)"),
+                "{e}"
+            );
+            let mut nobody = id();
+            nobody.cap_eff = 0;
+            let e = DiskCache::load(&path, &nobody).err().unwrap();
+            assert!(
+                e.to_string().contains("capabilities 0x1ff (now 0x0)"),
+                "{e}"
+            );
             fs::write(&path, "not json\n").unwrap();
             fs::set_permissions(&path, fs::Permissions::from_mode(0o644)).unwrap();
             assert!(matches!(
@@ -248,5 +317,14 @@ mod tests {
             assert!(matches!(e, CacheError::Unsafe { .. }), "{e}");
             assert!(e.to_string().contains("writable by nobody else"));
         }
+    }
+
+    #[test]
+    fn a_fifo_is_refused_without_reading_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("fifo");
+        nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o644)).unwrap();
+        let e = DiskCache::load(&fifo, &id()).err().unwrap();
+        assert!(matches!(e, CacheError::NotAFile(_)), "{e}");
     }
 }

@@ -34,6 +34,9 @@ use crate::{
 /// The environment variable of assumptions: `helper:bpf_get_func_ip@tracing/fentry_bpf_prog=no,misc:ringbuf=yes`.
 pub const ASSUME_ENV: &str = "BPF_FEATURES_ASSUME";
 
+/// Beyond this, more threads only queue on the kernel's locks.
+const MAX_THREADS: usize = 64;
+
 /// How a skipped noisy helper's answer starts; such answers are never cached.
 const SKIPPED_NOISY: &str = "not probed by default";
 
@@ -199,9 +202,12 @@ fn query_key(q: Query) -> FeatureKey {
 }
 
 static GLOBAL: Lazy<Features> = Lazy::new(|| {
-    let assumptions = std::env::var(ASSUME_ENV)
-        .ok()
-        .map(|s| match parse_assumptions(&s, ASSUME_ENV) {
+    let assumptions = std::env::var_os(ASSUME_ENV)
+        .map(|s| match s.into_string() {
+            Ok(s) => parse_assumptions(&s, ASSUME_ENV),
+            Err(_) => Err(AssumeError::Syntax("(not UTF-8)".into())),
+        })
+        .map(|r| match r {
             Ok(a) => a,
             Err(e) => {
                 eprintln!("bpf-features: ignoring {ASSUME_ENV}: {e}");
@@ -309,37 +315,42 @@ impl Features {
     }
 
     fn assumed(&self, q: Query) -> Option<Answer> {
-        self.options.assumptions.iter().rev().find_map(|a| {
-            let hit = match (a.key, q) {
-                (FeatureKey::ProgType(t), Query::Prog(u)) => t == u,
-                (FeatureKey::MapType(t), Query::Map(u)) => t == u,
-                (FeatureKey::Misc(m), Query::Misc(n)) => m == n,
-                (FeatureKey::Helper(h, None), Query::Helper(_, g)) => h == g,
-                (FeatureKey::Helper(h, Some(c)), Query::Helper(d, g)) => h == g && c == d,
-                _ => false,
-            };
-            hit.then(|| {
-                let support = if a.supported {
-                    Support::supported()
-                } else {
-                    Support::Unsupported {
-                        scope: Scope::Kernel,
-                        evidence: Evidence::probe(a.key.to_string())
-                            .with_detail("forced off by the user"),
-                    }
-                };
-                Answer::with_origin(
-                    support,
-                    Origin::Assumed,
-                    format!(
-                        "{}={} from {}",
-                        a.key,
-                        if a.supported { "yes" } else { "no" },
-                        a.source
-                    ),
-                )
-            })
+        self.assumption(|key| match (key, q) {
+            (FeatureKey::ProgType(t), Query::Prog(u)) => t == u,
+            (FeatureKey::MapType(t), Query::Map(u)) => t == u,
+            (FeatureKey::Misc(m), Query::Misc(n)) => m == n,
+            (FeatureKey::Helper(h, None), Query::Helper(_, g)) => h == g,
+            (FeatureKey::Helper(h, Some(c)), Query::Helper(d, g)) => h == g && c == d,
+            _ => false,
         })
+    }
+
+    /// The last assumption whose key `hits`, as an answer.
+    fn assumption(&self, hits: impl Fn(FeatureKey) -> bool) -> Option<Answer> {
+        let a = self
+            .options
+            .assumptions
+            .iter()
+            .rev()
+            .find(|a| hits(a.key))?;
+        let support = if a.supported {
+            Support::supported()
+        } else {
+            Support::Unsupported {
+                scope: Scope::Kernel,
+                evidence: Evidence::probe(a.key.to_string()).with_detail("forced off by the user"),
+            }
+        };
+        Some(Answer::with_origin(
+            support,
+            Origin::Assumed,
+            format!(
+                "{}={} from {}",
+                a.key,
+                if a.supported { "yes" } else { "no" },
+                a.source
+            ),
+        ))
     }
 
     fn answer(&self, q: Query) -> Answer {
@@ -358,9 +369,10 @@ impl Features {
     fn remember(&self, q: Query, a: &Answer) {
         if a.cacheable() {
             self.cache.write().expect("cache lock").insert(q, a.clone());
-        } else if a.origin == Origin::Probed
-            && !matches!(&a.support, Support::Unknown { reason, .. } if reason.starts_with(SKIPPED_NOISY))
-        {
+        } else if a.origin == Origin::Probed && a.is_policy_refusal() {
+            // Only refusals that hold for the whole boot and these privileges (the disk
+            // cache's identity) may be saved: EPERM and lockdown. EMFILE, ENOMEM and the
+            // like pass; caching them would keep a wrong answer for the whole boot.
             self.unknowns
                 .write()
                 .expect("cache lock")
@@ -477,6 +489,14 @@ impl Features {
                 None,
             ));
         }
+        let sys = self.sys();
+        if let Some(s) = helpers::refused_by_lockdown(
+            sys.lockdown_mode(),
+            sys.lockdown_source.as_deref().unwrap_or("?"),
+            h,
+        ) {
+            return Answer::probed(s);
+        }
         if !self.options.full && helpers::NOISY.contains(&h) {
             return Answer::probed(Support::unknown(
                 format!(
@@ -521,7 +541,11 @@ impl Features {
                 };
             }
         }
-        Answer::probed(helpers::probe(prober, ctx, h))
+        Answer::probed(helpers::maybe_lockdown(
+            sys.lockdown_mode(),
+            h,
+            helpers::probe(prober, ctx, h),
+        ))
     }
 
     /// Runs every probe (program types, map types, misc, then the full helper matrix) in
@@ -542,7 +566,8 @@ impl Features {
         let threads = match self.options.threads {
             0 => 2 * std::thread::available_parallelism().map_or(1, |n| n.get()),
             n => n,
-        };
+        }
+        .min(MAX_THREADS);
         let no_base =
             |_: AttachContext| -> Answer { unreachable!("phase 1 has no helper queries") };
         let run = |q: Query, base: &dyn Fn(AttachContext) -> Answer| -> Answer {
@@ -657,6 +682,10 @@ impl FeatureSource for Features {
     }
     /// Layer (a): from BTF, no privileges needed; without BTF, from the version table.
     fn kernel_has_helper(&self, h: Helper) -> Answer {
+        // `helper:NAME=…` (no context) speaks of the helper everywhere, the kernel included.
+        if let Some(a) = self.assumption(|k| k == FeatureKey::Helper(h, None)) {
+            return a;
+        }
         let member = format!("BPF_FUNC_{}", h.short_name());
         match self.btf_knows("bpf_func_id", h.id()) {
             Some(true) => Answer::probed(Support::Supported {
@@ -676,27 +705,29 @@ impl FeatureSource for Features {
     }
 }
 
-/// Maps `f` over `items` on `threads` threads, keeping the order.
+/// Maps `f` over `items` on up to `threads` threads (never more than there are items),
+/// keeping the order. A thread that cannot be started (a thread or memory limit) is not an
+/// error: the threads that did start, or this one, do the work.
 fn par_map<T: Sync, R: Send>(items: &[T], threads: usize, f: impl Fn(&T) -> R + Sync) -> Vec<R> {
     let next = AtomicUsize::new(0);
+    let work = || {
+        let mut done = Vec::new();
+        loop {
+            let i = next.fetch_add(1, Ordering::Relaxed);
+            let Some(item) = items.get(i) else { break };
+            done.push((i, f(item)));
+        }
+        done
+    };
     let mut out: Vec<(usize, R)> = std::thread::scope(|s| {
-        let workers: Vec<_> = (0..threads.max(1))
-            .map(|_| {
-                s.spawn(|| {
-                    let mut done = Vec::new();
-                    loop {
-                        let i = next.fetch_add(1, Ordering::Relaxed);
-                        let Some(item) = items.get(i) else { break };
-                        done.push((i, f(item)));
-                    }
-                    done
-                })
-            })
+        let workers: Vec<_> = (1..threads.clamp(1, items.len().max(1)))
+            .map_while(|_| std::thread::Builder::new().spawn_scoped(s, work).ok())
             .collect();
-        workers
-            .into_iter()
-            .flat_map(|w| w.join().expect("probe thread panicked"))
-            .collect()
+        let mut all = work();
+        for w in workers {
+            all.extend(w.join().expect("probe thread panicked"));
+        }
+        all
     });
     out.sort_by_key(|(i, _)| *i);
     out.into_iter().map(|(_, r)| r).collect()
@@ -751,5 +782,16 @@ mod tests {
             par_map(&v, 4, |x| x * 2),
             v.iter().map(|x| x * 2).collect::<Vec<_>>()
         );
+        // More threads than items (--threads 100000): no more threads than work.
+        let started = AtomicUsize::new(0);
+        let ids = std::sync::Mutex::new(std::collections::HashSet::new());
+        let r = par_map(&[1, 2, 3], 100_000, |x| {
+            started.fetch_add(1, Ordering::Relaxed);
+            ids.lock().unwrap().insert(std::thread::current().id());
+            *x
+        });
+        assert_eq!(r, vec![1, 2, 3]);
+        assert!(ids.lock().unwrap().len() <= 3);
+        assert!(par_map(&[] as &[u8], 8, |x| *x).is_empty());
     }
 }

@@ -6,6 +6,7 @@
 //! accepted) mean callable; EINVAL/ENOTSUPP are explained by the verifier's line, from
 //! the log of the same load. Meaning of the answers: see [`crate::support`].
 use crate::{
+    conditions::{LockdownMode, lockdown_refuses},
     insn,
     names::{AttachContext, Helper},
     prober::{LoadSetup, Prober, with_log},
@@ -21,6 +22,47 @@ pub const NOISY: &[Helper] = &[
     Helper::TRACE_VPRINTK,
     Helper::PROBE_WRITE_USER,
 ];
+
+/// How the reason of an answer that lockdown decided starts.
+pub const REFUSED_BY_LOCKDOWN: &str = "refused by lockdown=";
+
+/// The answer for a helper that the active lockdown level refuses, without loading it: the
+/// load would only write a `Lockdown: …` line to the kernel log and earn a verifier line
+/// that reads like "not supported" (from 5.14 the prototype is withheld at load time;
+/// before, the helper fails at run time with -EPERM).
+pub fn refused_by_lockdown(mode: Option<LockdownMode>, source: &str, h: Helper) -> Option<Support> {
+    let (level, what) = lockdown_refuses(h)?;
+    let mode = mode?;
+    (mode >= level).then(|| {
+        Support::unknown(
+            format!(
+                "{REFUSED_BY_LOCKDOWN}{mode}: the kernel has {h}, and its lockdown policy \
+                 refuses it ({what} is restricted; lockdown from {source}); not probed, so \
+                 the kernel log stays unchanged"
+            ),
+            None,
+        )
+    })
+}
+
+/// A refusal of a lockdown-guarded helper while the lockdown mode could not be read: the
+/// verifier's "unknown func" may be lockdown's doing, so it is not "not supported".
+pub fn maybe_lockdown(mode: Option<LockdownMode>, h: Helper, s: Support) -> Support {
+    match (mode, lockdown_refuses(h), s) {
+        (None, Some((level, what)), Support::Unsupported { scope, evidence })
+            if scope != crate::support::Scope::Kernel =>
+        {
+            Support::unknown(
+                format!(
+                    "refused, possibly by lockdown (it restricts {what} from \
+                     lockdown={level}), whose mode could not be read"
+                ),
+                Some(evidence),
+            )
+        }
+        (_, _, s) => s,
+    }
+}
 
 /// Probes one (context, helper) pair with a ready setup.
 pub fn probe_with(setup: &LoadSetup<'_>, h: Helper) -> Support {

@@ -5,6 +5,8 @@ use std::{collections::BTreeMap, fs, io::Read, path::Path};
 
 use serde::{Deserialize, Serialize};
 
+use crate::conditions::{Lockdown, LockdownMode};
+
 /// A kernel release as `uname -r` prints it, and the version inside it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct KernelRelease {
@@ -52,8 +54,10 @@ impl KernelRelease {
                 _ => break,
             }
         }
-        if count < 2 {
-            return Err(ReleaseError(raw.into()));
+        // KERNEL_VERSION() packs major and minor in a byte each: anything larger is no
+        // kernel's release, and would wrap in version_code().
+        if count < 2 || nums[0] > 255 || nums[1] > 255 {
+            return Err(ReleaseError(raw.chars().take(128).collect()));
         }
         Ok(KernelRelease {
             raw: raw.to_string(),
@@ -71,7 +75,9 @@ impl KernelRelease {
     /// `LINUX_VERSION_CODE`, which kprobe programs had to carry before 5.0.
     pub fn version_code(&self) -> u32 {
         let v = &self.version;
-        ((v.major as u32) << 16) | ((v.minor as u32) << 8) | (v.patch.min(255) as u32)
+        ((v.major.min(255) as u32) << 16)
+            | ((v.minor.min(255) as u32) << 8)
+            | (v.patch.min(255) as u32)
     }
 
     pub fn at_least(&self, major: u64, minor: u64) -> bool {
@@ -172,13 +178,6 @@ pub fn read_config(release: &str) -> Option<(String, BTreeMap<String, String>)> 
     Some((text.0, picked))
 }
 
-/// The active mode in /sys/kernel/security/lockdown: `none [integrity] confidentiality`.
-pub fn parse_lockdown(text: &str) -> Option<String> {
-    let start = text.find('[')?;
-    let end = text[start..].find(']')? + start;
-    Some(text[start + 1..end].to_string())
-}
-
 /// Effective capabilities from a /proc/<pid>/status `CapEff:` line.
 pub fn parse_cap_eff(status: &str) -> Option<u64> {
     status
@@ -189,6 +188,7 @@ pub fn parse_cap_eff(status: &str) -> Option<u64> {
 
 const CAP_NET_ADMIN: u32 = 12;
 const CAP_SYS_ADMIN: u32 = 21;
+const CAP_SYSLOG: u32 = 34;
 const CAP_PERFMON: u32 = 38;
 const CAP_BPF: u32 = 39;
 
@@ -200,6 +200,9 @@ pub struct Privileges {
     pub cap_perfmon: bool,
     pub cap_sys_admin: bool,
     pub cap_net_admin: bool,
+    /// Decides, with kernel.kptr_restrict, whether kernel addresses are visible.
+    #[serde(default)]
+    pub cap_syslog: bool,
 }
 
 impl Privileges {
@@ -211,6 +214,7 @@ impl Privileges {
             cap_perfmon: has(CAP_PERFMON),
             cap_sys_admin: has(CAP_SYS_ADMIN),
             cap_net_admin: has(CAP_NET_ADMIN),
+            cap_syslog: has(CAP_SYSLOG),
         }
     }
     pub fn current() -> Self {
@@ -291,7 +295,12 @@ pub struct SystemInfo {
     pub config: BTreeMap<String, String>,
     /// net.core.bpf_jit_* , kernel.unprivileged_bpf_disabled, kernel.kptr_restrict, …
     pub sysctls: BTreeMap<String, String>,
+    /// The lockdown mode (`none`, `integrity`, `confidentiality`); `None` when nothing
+    /// could tell (see `lockdown_source`).
     pub lockdown: Option<String>,
+    /// How the mode was learned, or why it could not be.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lockdown_source: Option<String>,
     pub btf_vmlinux: bool,
     pub tracefs: Option<String>,
     pub debugfs: Option<String>,
@@ -341,6 +350,7 @@ impl SystemInfo {
             .as_ref()
             .map(raise_memlock_if_charged)
             .unwrap_or_default();
+        let lockdown = Lockdown::read();
         SystemInfo {
             arch: std::env::consts::ARCH.to_string(),
             config_source,
@@ -349,7 +359,8 @@ impl SystemInfo {
                 .iter()
                 .filter_map(|(k, p)| read_trim(p).map(|v| (k.to_string(), v)))
                 .collect(),
-            lockdown: read_trim("/sys/kernel/security/lockdown").and_then(|s| parse_lockdown(&s)),
+            lockdown: lockdown.mode.map(|m| m.name().to_string()),
+            lockdown_source: Some(lockdown.source),
             btf_vmlinux: Path::new("/sys/kernel/btf/vmlinux").exists(),
             tracefs: mount_point(&mounts, "tracefs"),
             debugfs: mount_point(&mounts, "debugfs"),
@@ -363,6 +374,26 @@ impl SystemInfo {
 
     pub fn sysctl(&self, key: &str) -> Option<i64> {
         self.sysctls.get(key).and_then(|v| v.parse().ok())
+    }
+
+    /// The lockdown mode, when known.
+    pub fn lockdown_mode(&self) -> Option<LockdownMode> {
+        match self.lockdown.as_deref()? {
+            "none" => Some(LockdownMode::None),
+            "integrity" => Some(LockdownMode::Integrity),
+            "confidentiality" => Some(LockdownMode::Confidentiality),
+            _ => None,
+        }
+    }
+
+    /// Whether this process can read kernel addresses (kallsyms, jited_ksyms): `Ok(why)`
+    /// or `Err(why not, naming the sysctl and the fix)`.
+    pub fn addresses_visible(&self) -> Result<String, String> {
+        crate::conditions::addresses_visible(
+            self.sysctl("kernel.kptr_restrict"),
+            self.sysctl("kernel.perf_event_paranoid"),
+            self.privileges.cap_syslog,
+        )
     }
 
     /// Why probing is impossible here, if it is: then answers come from the version table.
@@ -411,7 +442,15 @@ mod tests {
             KernelRelease::parse("5.15.300").unwrap().version_code(),
             (5 << 16) | (15 << 8) | 255
         );
-        for bad in ["", "linux", "6", "v6.1"] {
+        for bad in [
+            "",
+            "linux",
+            "6",
+            "v6.1",
+            "4294967296.0",
+            "6.300",
+            "99999999999999999999.1",
+        ] {
             assert!(KernelRelease::parse(bad).is_err(), "{bad}");
         }
         assert!(
@@ -440,11 +479,6 @@ mod tests {
 
     #[test]
     fn lockdown_and_caps() {
-        assert_eq!(
-            parse_lockdown("none [integrity] confidentiality\n").as_deref(),
-            Some("integrity")
-        );
-        assert_eq!(parse_lockdown("garbage"), None);
         let status = "Name:\tx\nCapEff:\t000001ffffffffff\n";
         let p = Privileges::from_cap_eff(0, parse_cap_eff(status).unwrap());
         assert!(p.cap_bpf && p.cap_perfmon && p.cap_sys_admin && p.may_load_bpf());

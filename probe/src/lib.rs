@@ -16,6 +16,7 @@
 
 pub mod btf;
 pub mod cache;
+pub mod conditions;
 pub mod features;
 pub mod helpers;
 pub mod inferred;

@@ -95,7 +95,10 @@ pub fn probe(t: MapType) -> Support {
             Ok(fd) => fd,
             Err(e) => {
                 return Support::unknown(
-                    "could not load the BTF a local-storage map needs",
+                    format!(
+                        "could not load the BTF a local-storage map needs ({})",
+                        e.errno
+                    ),
                     Some(Evidence::probe("BPF_BTF_LOAD").with_errno(e.errno)),
                 );
             }

@@ -38,35 +38,32 @@ impl Serialize for Since {
 
 /// An unknown name, with the closest valid one.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown {what} '{given}'{}", .suggestion.as_ref().map(|s| format!("; did you mean '{s}'?")).unwrap_or_default())]
+#[error("unknown {what} '{}'{}", shown(.given), .suggestion.as_ref().map(|s| format!("; did you mean '{s}'?")).unwrap_or_default())]
 pub struct UnknownName {
     pub what: &'static str,
     pub given: String,
     pub suggestion: Option<String>,
 }
 
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut cur = vec![i + 1];
-        for (j, cb) in b.iter().enumerate() {
-            cur.push(
-                (prev[j] + (ca != *cb) as usize)
-                    .min(prev[j + 1] + 1)
-                    .min(cur[j] + 1),
-            );
-        }
-        prev = cur;
+/// Longer inputs are no typo of any name: no suggestion is searched for them, and messages
+/// show only their start (a 100 kB argument must not become a 100 kB error).
+const LONGEST_NAME: usize = 128;
+
+fn shown(given: &str) -> String {
+    match given.char_indices().nth(LONGEST_NAME) {
+        Some((at, _)) => format!("{}… ({} bytes)", &given[..at], given.len()),
+        None => given.to_string(),
     }
-    prev[b.len()]
 }
 
 /// The closest of `candidates` to `given`, if it is close enough to be a typo.
 pub fn closest<'a>(given: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<String> {
+    if given.len() > LONGEST_NAME {
+        return None;
+    }
     candidates
         .into_iter()
-        .map(|c| (edit_distance(given, c), c))
+        .map(|c| (strsim::levenshtein(given, c), c))
         .min()
         .filter(|(d, c)| *d <= (c.len() / 3).max(2))
         .map(|(_, c)| c.to_string())
@@ -599,7 +596,10 @@ impl Helper {
     pub const GET_FUNC_IP: Self = Self(BPF_FUNC_get_func_ip as u32);
     pub const GET_ATTACH_COOKIE: Self = Self(BPF_FUNC_get_attach_cookie as u32);
     pub const GET_CURRENT_PID_TGID: Self = Self(BPF_FUNC_get_current_pid_tgid as u32);
+    pub const PROBE_READ: Self = Self(BPF_FUNC_probe_read as u32);
+    pub const PROBE_READ_STR: Self = Self(BPF_FUNC_probe_read_str as u32);
     pub const PROBE_READ_KERNEL: Self = Self(BPF_FUNC_probe_read_kernel as u32);
+    pub const PROBE_READ_KERNEL_STR: Self = Self(BPF_FUNC_probe_read_kernel_str as u32);
     pub const RINGBUF_OUTPUT: Self = Self(BPF_FUNC_ringbuf_output as u32);
 
     pub fn id(self) -> u32 {

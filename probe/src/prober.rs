@@ -60,7 +60,10 @@ fn load_func_btf() -> Result<(OwnedFd, [bpf_func_info; 1], u32), Support> {
                 scope: crate::support::Scope::Kernel,
                 evidence: ev.with_detail("the kernel cannot load BTF (4.18)"),
             },
-            _ => Support::unknown("could not load the BTF a probe needs", Some(ev)),
+            _ => Support::unknown(
+                format!("could not load the BTF a probe needs ({})", e.errno),
+                Some(ev),
+            ),
         }
     })?;
     Ok((

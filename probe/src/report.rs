@@ -10,7 +10,7 @@ use crate::{
     kernel::SystemInfo,
     misc::Misc,
     names::{AttachContext, Helper, MapType, ProgramType, Since},
-    support::{Answer, Support},
+    support::{Answer, Origin, Support},
 };
 
 /// Bumped on any incompatible change of the JSON below.
@@ -52,6 +52,7 @@ pub struct MiscEntry {
 /// Everything `bpf-features --json` prints (before the strategy layer adds its section).
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Report {
+    #[serde(deserialize_with = "this_schema")]
     pub schema_version: u32,
     pub tool: String,
     pub system: SystemInfo,
@@ -72,6 +73,103 @@ pub struct Report {
     pub seconds: f64,
 }
 
+/// A report of another schema would be misread field by field: refuse it whole.
+fn this_schema<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
+    let v = u32::deserialize(d)?;
+    if v != SCHEMA_VERSION {
+        return Err(serde::de::Error::custom(format!(
+            "schema_version {v}: this is bpf-features {}, which reads schema_version \
+             {SCHEMA_VERSION} only; record the report again with this version",
+            env!("CARGO_PKG_VERSION")
+        )));
+    }
+    Ok(v)
+}
+
+impl Report {
+    /// Every answer of the report, with what it answers.
+    pub fn answers(&self) -> impl Iterator<Item = (String, &Answer)> {
+        let types = self
+            .program_types
+            .iter()
+            .map(|e| (format!("prog_type {}", e.name), &e.answer));
+        let maps = self
+            .map_types
+            .iter()
+            .map(|e| (format!("map_type {}", e.name), &e.answer));
+        let kernel = self
+            .kernel_helpers
+            .iter()
+            .map(|k| (format!("helper {}", k.name), &k.answer));
+        let helpers = self.helpers.iter().flat_map(|r| {
+            r.answers
+                .iter()
+                .map(move |(h, a)| (format!("helper {h} in {}", r.context.name()), a))
+        });
+        let misc = self
+            .misc
+            .iter()
+            .map(|e| (format!("misc {}", e.name.name()), &e.answer));
+        types.chain(maps).chain(kernel).chain(helpers).chain(misc)
+    }
+
+    /// Answers left unknown by a resource limit of this process (fds, memory), which a
+    /// later run may not hit: `(errno name, how many, the fix)`.
+    pub fn starved(&self) -> Vec<(String, usize, &'static str)> {
+        let mut by: BTreeMap<i32, usize> = BTreeMap::new();
+        for (_, a) in self.answers() {
+            if let Support::Unknown {
+                evidence: Some(e), ..
+            } = &a.support
+                && let Some(n) = e.errno
+                && [libc::EMFILE, libc::ENFILE, libc::ENOMEM, libc::EAGAIN].contains(&n)
+            {
+                *by.entry(n).or_default() += 1;
+            }
+        }
+        by.into_iter()
+            .map(|(n, count)| {
+                let fix = match n {
+                    libc::EMFILE => "raise the open-file limit (`ulimit -n 1024`)",
+                    libc::ENFILE => "the system's file table is full: close files or raise fs.file-max",
+                    libc::ENOMEM => "raise the memory limits (`ulimit -v`, RLIMIT_MEMLOCK before 5.11, the cgroup's memory.max)",
+                    _ => "the kernel was busy: run again",
+                };
+                (crate::sys::Errno(n).name(), count, fix)
+            })
+            .collect()
+    }
+
+    /// A replayed answer: origin `recorded`, the original origin kept in the reason.
+    fn replayed(&self, a: &Answer) -> Answer {
+        let release = self
+            .system
+            .release
+            .as_ref()
+            .map_or("an unknown kernel", |r| r.raw.as_str());
+        let was = match a.origin {
+            Origin::Probed => "probed".to_string(),
+            Origin::Recorded => return a.clone(),
+            o => format!(
+                "{} there{}",
+                serde_json::to_value(o)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_string))
+                    .unwrap_or_default(),
+                a.origin_reason
+                    .as_deref()
+                    .map(|r| format!(": {r}"))
+                    .unwrap_or_default()
+            ),
+        };
+        Answer::with_origin(
+            a.support.clone(),
+            Origin::Recorded,
+            format!("recorded on {release} ({was})"),
+        )
+    }
+}
+
 fn missing(what: String) -> Answer {
     Answer::with_origin(
         Support::unknown(format!("{what} is not in the recorded report"), None),
@@ -89,13 +187,13 @@ impl FeatureSource for Report {
         self.program_types
             .iter()
             .find(|e| e.name == t)
-            .map_or_else(|| missing(t.name()), |e| e.answer.clone())
+            .map_or_else(|| missing(t.name()), |e| self.replayed(&e.answer))
     }
     fn map_type(&self, t: MapType) -> Answer {
         self.map_types
             .iter()
             .find(|e| e.name == t)
-            .map_or_else(|| missing(t.name()), |e| e.answer.clone())
+            .map_or_else(|| missing(t.name()), |e| self.replayed(&e.answer))
     }
     fn helper(&self, ctx: AttachContext, h: Helper) -> Answer {
         let known = self.kernel_has_helper(h);
@@ -108,20 +206,20 @@ impl FeatureSource for Report {
             .and_then(|r| r.answers.get(&h.name()))
             .map_or_else(
                 || missing(format!("{} in {}", h.name(), ctx.name())),
-                Clone::clone,
+                |a| self.replayed(a),
             )
     }
     fn kernel_has_helper(&self, h: Helper) -> Answer {
         self.kernel_helpers
             .iter()
             .find(|k| k.id == h.id())
-            .map_or_else(|| missing(h.name()), |k| k.answer.clone())
+            .map_or_else(|| missing(h.name()), |k| self.replayed(&k.answer))
     }
     fn misc(&self, m: Misc) -> Answer {
-        self.misc
-            .iter()
-            .find(|e| e.name == m)
-            .map_or_else(|| missing(m.name().to_string()), |e| e.answer.clone())
+        self.misc.iter().find(|e| e.name == m).map_or_else(
+            || missing(m.name().to_string()),
+            |e| self.replayed(&e.answer),
+        )
     }
 }
 

@@ -214,6 +214,17 @@ impl Answer {
     pub fn cacheable(&self) -> bool {
         self.origin == Origin::Probed && !self.support.is_unknown()
     }
+    /// An unknown caused by a policy that holds for the boot and the caller's privileges:
+    /// EPERM, or lockdown. Transient failures (EMFILE, ENOMEM, EAGAIN, …) are not.
+    pub fn is_policy_refusal(&self) -> bool {
+        match &self.support {
+            Support::Unknown { reason, evidence } => {
+                reason.starts_with(crate::helpers::REFUSED_BY_LOCKDOWN)
+                    || evidence.as_ref().and_then(|e| e.errno) == Some(libc::EPERM)
+            }
+            _ => false,
+        }
+    }
 }
 
 impl fmt::Display for Answer {

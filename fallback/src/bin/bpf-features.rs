@@ -21,7 +21,7 @@ use probe::{
 )]
 struct Cli {
     /// Print the full report as JSON (schema_version'd; every answer with its evidence).
-    #[arg(long, global = true, conflicts_with = "macros")]
+    #[arg(long, global = true)]
     json: bool,
     /// Print a C header of #define HAVE_... lines (bpftool `feature probe macros` style).
     #[arg(long)]
@@ -34,17 +34,18 @@ struct Cli {
     /// (also from the BPF_FEATURES_ASSUME environment variable, comma-separated).
     #[arg(long, global = true, value_name = "KEY=yes|no")]
     assume: Vec<String>,
-    /// Probing threads (default: two per core).
-    #[arg(long, global = true, default_value_t = 0)]
-    threads: usize,
+    /// Probing threads (default: two per core; at most 64).
+    #[arg(long, global = true, default_value_t = 0, value_parser = clap::value_parser!(u16).range(0..=64))]
+    threads: u16,
     /// Self-check: run every func_ip strategy this kernel allows against a throw-away
     /// program and confirm each reports its true address. Exit 0 agreed, 1 disagreed,
     /// 2 could not run.
     #[arg(long)]
     verify: bool,
-    /// Keep answers in an on-disk cache for this kernel boot (default
-    /// /var/cache/bpf-features/answers): read at start, written at the end.
-    #[arg(long, global = true, value_name = "PATH", num_args = 0..=1, default_missing_value = probe::cache::DEFAULT_PATH)]
+    /// Keep answers in an on-disk cache for this kernel boot: `--cache` alone uses
+    /// /var/cache/bpf-features/answers, `--cache=PATH` another file. Read at start,
+    /// written at the end.
+    #[arg(long, global = true, value_name = "PATH", num_args = 0..=1, require_equals = true, default_missing_value = probe::cache::DEFAULT_PATH)]
     cache: Option<std::path::PathBuf>,
     /// Never colour the text report.
     #[arg(long, global = true)]
@@ -86,8 +87,18 @@ enum What {
 }
 
 fn options(cli: &Cli) -> Result<Options, String> {
+    if cli.json && cli.macros {
+        return Err("--json and --macros are two renderings of the report: pick one".into());
+    }
+    fallback::strategy::check_env().map_err(|e| e.to_string())?;
     let mut assumptions = Vec::new();
-    if let Ok(env) = std::env::var(probe::features::ASSUME_ENV) {
+    if let Some(env) = std::env::var_os(probe::features::ASSUME_ENV) {
+        let env = env.into_string().map_err(|_| {
+            format!(
+                "{}: the value is not UTF-8; unset it or write KIND:NAME=yes|no",
+                probe::features::ASSUME_ENV
+            )
+        })?;
         assumptions.extend(
             parse_assumptions(&env, probe::features::ASSUME_ENV)
                 .map_err(|e| format!("{}: {e}", probe::features::ASSUME_ENV))?,
@@ -99,7 +110,7 @@ fn options(cli: &Cli) -> Result<Options, String> {
     Ok(Options {
         full: cli.full,
         assumptions,
-        threads: cli.threads,
+        threads: cli.threads.into(),
         force_inferred: None,
         cache: cli.cache.clone(),
     })
@@ -141,17 +152,24 @@ fn has(f: &Features, what: &What) -> Result<(String, probe::Answer), String> {
     })
 }
 
-/// Writes to stdout; a closed pipe (`bpf-features | head`) ends quietly, never in a panic.
-fn emit(text: &str) -> bool {
+/// Writes to stdout. A closed pipe (`bpf-features | head`) ends quietly, never in a
+/// panic; any failure (a full disk, a closed pipe) makes the exit code 2, so a script never
+/// takes a truncated report for a whole one.
+fn emit(text: &str) -> Result<(), ExitCode> {
     let mut out = std::io::stdout().lock();
     match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
-        Ok(()) => true,
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => false,
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Err(ExitCode::from(2)),
         Err(e) => {
             eprintln!("bpf-features: cannot write the output: {e}");
-            false
+            Err(ExitCode::from(2))
         }
     }
+}
+
+/// `code` if the output was written, else the failure's code.
+fn emitted(text: &str, code: ExitCode) -> ExitCode {
+    emit(text).map_or_else(|failed| failed, |()| code)
 }
 
 fn verify(features: &Features, json: bool) -> ExitCode {
@@ -166,9 +184,14 @@ fn verify(features: &Features, json: bool) -> ExitCode {
         }
     };
     let verdict = c.agrees();
+    let code = ExitCode::from(match verdict {
+        Some(true) => 0,
+        Some(false) => 1,
+        None => 2,
+    });
     if json {
         let v = serde_json::json!({ "calibration": c, "agrees": verdict });
-        emit(&format!("{v}\n"));
+        emitted(&format!("{v}\n"), code)
     } else {
         let mut out = format!(
             "target address {:#x} (from {:?})\n",
@@ -193,16 +216,33 @@ fn verify(features: &Features, json: bool) -> ExitCode {
             Some(false) => "MISMATCH: a strategy reported another address\n",
             None => "no strategy could run here\n",
         });
-        emit(&out);
+        emitted(&out, code)
     }
-    ExitCode::from(match verdict {
-        Some(true) => 0,
-        Some(false) => 1,
-        None => 2,
-    })
 }
 
+/// The main thread's stack is whatever `ulimit -s` left it; the report runs on a thread
+/// whose stack we choose, so a small limit cannot overflow it.
+const STACK: usize = 16 << 20;
+
 fn main() -> ExitCode {
+    match std::thread::Builder::new()
+        .name("bpf-features".into())
+        .stack_size(STACK)
+        .spawn(run)
+    {
+        Ok(t) => t.join().unwrap_or_else(|_| ExitCode::from(2)),
+        Err(e) => {
+            eprintln!(
+                "bpf-features: cannot start ({e}): too little memory for a {} MiB stack; \
+                 raise `ulimit -v`",
+                STACK >> 20
+            );
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run() -> ExitCode {
     let cli = Cli::parse();
     let opts = match options(&cli) {
         Ok(o) => o,
@@ -215,26 +255,30 @@ fn main() -> ExitCode {
     if let Some(p) = features.cache_problem() {
         eprintln!("bpf-features: {p}");
     }
-    let save_cache = |f: &Features| {
-        if let Err(e) = f.save_cache() {
+    // A cache that was asked for and cannot be written (a full disk, a read-only
+    // directory) is an error: exit 2 after the output, whatever the answer.
+    let save_cache = |f: &Features| match f.save_cache() {
+        Ok(()) => true,
+        Err(e) => {
             eprintln!("bpf-features: cannot write the cache: {e}");
+            false
         }
     };
     if let Some(Command::Has { what }) = &cli.command {
         return match has(&features, what) {
             Ok((q, a)) => {
-                save_cache(&features);
+                let code = ExitCode::from(match (&a.support, save_cache(&features)) {
+                    (_, false) => 2,
+                    (Support::Supported { .. }, _) => 0,
+                    (Support::Unsupported { .. }, _) => 1,
+                    (Support::Unknown { .. }, _) => 2,
+                });
                 if cli.json {
                     let v = serde_json::json!({ "question": q, "answer": a });
-                    emit(&format!("{v}\n"));
+                    emitted(&format!("{v}\n"), code)
                 } else {
-                    emit(&format!("{q}: {a}\n"));
+                    emitted(&format!("{q}: {a}\n"), code)
                 }
-                ExitCode::from(match a.support {
-                    Support::Supported { .. } => 0,
-                    Support::Unsupported { .. } => 1,
-                    Support::Unknown { .. } => 2,
-                })
             }
             Err(e) => {
                 eprintln!("bpf-features: {e}");
@@ -246,23 +290,30 @@ fn main() -> ExitCode {
         return verify(&features, cli.json);
     }
     let report = features.probe_all();
-    save_cache(&features);
+    let saved = save_cache(&features);
+    // A report some of whose answers a resource limit decided is no report of the kernel:
+    // print it (it says which), and fail with the cause and the fix.
+    let starved = report.starved();
+    for (errno, count, fix) in &starved {
+        eprintln!("bpf-features: {count} answers are unknown because of {errno}: {fix}");
+    }
     let full = fallback::FullReport::new(report, &features);
-    if cli.json {
+    let text = if cli.json {
         match serde_json::to_string(&full) {
-            Ok(s) => {
-                emit(&(s + "\n"));
-            }
+            Ok(s) => s + "\n",
             Err(e) => {
                 eprintln!("bpf-features: cannot serialise the report: {e}");
                 return ExitCode::from(2);
             }
         }
     } else if cli.macros {
-        emit(&full.report.to_macros());
+        full.report.to_macros()
     } else {
         let color = !cli.no_color && std::io::stdout().is_terminal();
-        emit(&full.to_text(Style { color }));
-    }
-    ExitCode::SUCCESS
+        full.to_text(Style { color })
+    };
+    emitted(
+        &text,
+        ExitCode::from(if saved && starved.is_empty() { 0 } else { 2 }),
+    )
 }

@@ -148,10 +148,8 @@ fn check(k: &Kernel) -> Vec<String> {
             ));
         }
     }
-    if rel.at_least(5, 18) && fentry_ok {
-        if func_ip != "helper" {
-            bad.push(format!("{name}: func_ip chose {func_ip}, expected helper"));
-        }
+    if rel.at_least(5, 18) && fentry_ok && func_ip != "helper" {
+        bad.push(format!("{name}: func_ip chose {func_ip}, expected helper"));
     }
     if fentry_ok {
         match k.verify.as_ref() {
