@@ -10,8 +10,12 @@ cargo build --workspace --all-targets --release
 cargo build --release --examples -p bpf-features-ebpf
 skips=target/skipped-tests.txt
 rm -f "$skips"
-# Probe tests share the kernel: one test thread keeps fd/id leak checks exact.
-cargo test --workspace --release -- --test-threads=1
+# `cargo test` as a Rust developer types it: the debug profile (debug assertions on, e.g.
+# clap's checks of the command line) over the default members (unit, CLI, fuzz tests).
+cargo test
+# Probe tests share the kernel: one test thread keeps fd/id leak checks exact. The parser
+# fuzzers run longer here than in a developer's `cargo test`.
+PROPTEST_CASES=${PROPTEST_CASES:-4096} cargo test --workspace --release -- --test-threads=1
 # The kernel matrix: Debian 5.10, 6.1 and 6.12 booted under qemu, every answer checked
 # there (integration/matrix/run.sh; MATRIX=0 skips it, and says so).
 matrix_rc=0

@@ -56,15 +56,19 @@ impl Need for FuncIp {
             }
             FuncIpKind::RewriteConstant => {
                 let a = src.misc(Misc::RodataFrozen);
-                if a.is_supported() {
-                    Ok(
-                        "the target's address is injected as a frozen read-only constant \
-                        (rodata_frozen supported)"
-                            .to_string(),
-                    )
-                } else {
-                    Err(format!("read-only frozen globals: {a}"))
+                if !a.is_supported() {
+                    return Err(format!("read-only frozen globals: {a}"));
                 }
+                // The address comes from jited_ksyms or kallsyms, both shown under the same
+                // rule (kptr_restrict, CAP_SYSLOG): a hidden one is no address at all.
+                let visible = src
+                    .system()
+                    .addresses_visible()
+                    .map_err(|why| format!("the target's address cannot be read: {why}"))?;
+                Ok(format!(
+                    "the target's address is injected as a frozen read-only constant \
+                     (rodata_frozen supported; addresses visible: {visible})"
+                ))
             }
         }
     }

@@ -57,8 +57,10 @@ pub enum AddrError {
         addrs: String,
     },
     #[error(
-        "the address of program {name} is hidden (jited_ksyms[0] = 0): kernel.kptr_restrict \
-         hides kernel addresses. Run as root, or `sysctl kernel.kptr_restrict=0`"
+        "the address of program {name} is hidden (jited_ksyms[0] = 0, and 0 in kallsyms): \
+         kernel.kptr_restrict hides kernel addresses (2 from every process, root included; 1 \
+         from processes without CAP_SYSLOG). Set `sysctl -w kernel.kptr_restrict=1` and grant \
+         CAP_SYSLOG, or 0"
     )]
     Restricted { name: String },
 }

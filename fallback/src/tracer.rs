@@ -86,14 +86,14 @@ fn load_object(globals: &FuncIpGlobals) -> Result<Ebpf, TracerError> {
     loader.override_global("skb_len_off", &skb_len_off, true);
     loader
         .load(ebpf::FUNC_IP)
-        .map_err(|e| TracerError::Load(e.to_string()))
+        .map_err(|e| TracerError::Load(describe(&e)))
 }
 
 fn take_events(ebpf: &mut Ebpf) -> Result<RingBuf<MapData>, TracerError> {
     let map = ebpf
         .take_map("events")
         .ok_or_else(|| TracerError::Load("no events map".into()))?;
-    RingBuf::try_from(map).map_err(|e| TracerError::Load(e.to_string()))
+    RingBuf::try_from(map).map_err(|e| TracerError::Load(describe(&e)))
 }
 
 fn drain(events: &mut RingBuf<MapData>) -> Vec<Event> {
@@ -174,7 +174,7 @@ fn load_classifier<'a>(ebpf: &'a mut Ebpf, name: &str) -> Result<BorrowedFd<'a>,
     let prog: &'a SchedClassifier = prog;
     Ok(prog
         .fd()
-        .map_err(|e| TracerError::Load(e.to_string()))?
+        .map_err(|e| TracerError::Load(describe(&e)))?
         .as_fd())
 }
 
@@ -232,10 +232,10 @@ impl ThrowawayTarget {
         let mut ebpf = EbpfLoader::new()
             .btf(btf.as_ref())
             .load(ebpf::TC_TARGET)
-            .map_err(|e| TracerError::Load(e.to_string()))?;
+            .map_err(|e| TracerError::Load(describe(&e)))?;
         let fd = load_classifier(&mut ebpf, "tc_target")?
             .try_clone_to_owned()
-            .map_err(|e| TracerError::Load(e.to_string()))?;
+            .map_err(|e| TracerError::Load(describe(&e)))?;
         Ok(ThrowawayTarget { _ebpf: ebpf, fd })
     }
 }

@@ -2,6 +2,7 @@
 # guest.sh <series>: what runs inside each VM of the matrix (as root, on the host's files
 # shared over 9p). Writes the report and the test output to $MATRIX_OUT/<series>/.
 set -u
+export PATH="$PATH:/usr/sbin:/sbin"
 series=$1
 out=$MATRIX_OUT/$series
 mkdir -p "$out"
@@ -21,5 +22,38 @@ while read -r t; do
   CARGO_TARGET_DIR=$out/target "$t" --test-threads=1 >> "$out/tests.txt" 2>&1 || status=1
 done < "$MATRIX_OUT/tests.list"
 echo $status > "$out/tests.status"
+
+# Hostile conditions, several per boot: each sysctl is set, the report and --verify run,
+# and it is restored; then the unprivileged run; lockdown last, because it can only be
+# raised (integrity, then confidentiality). Each run records the kernel log lines it added.
+cond() {
+  local name=$1; shift
+  local d=$out/conditions/$name
+  mkdir -p "$d"
+  local before
+  before=$(dmesg | wc -l)
+  "$@" "$MATRIX_BIN/bpf-features" --json > "$d/report.json" 2> "$d/report.err"
+  echo $? > "$d/report.status"
+  dmesg | tail -n +"$((before + 1))" > "$d/dmesg.txt"
+  "$@" "$MATRIX_BIN/bpf-features" --verify --json > "$d/verify.json" 2> "$d/verify.err"
+  echo $? > "$d/verify.status"
+}
+sysctl_cond() {
+  local key=$1 value=$2 old
+  old=$(sysctl -n "$key")
+  sysctl -qw "$key=$value" && cond "$key=$value" && sysctl -qw "$key=$old"
+}
+sysctl_cond kernel.kptr_restrict 2
+sysctl_cond net.core.bpf_jit_harden 2
+sysctl_cond net.core.bpf_jit_kallsyms 0
+cond unprivileged setpriv --reuid=65534 --regid=65534 --clear-groups --inh-caps=-all
+# Raise lockdown through securityfs, then unmount it again: the report finds the mode
+# itself (it mounts securityfs for the read when it is not mounted).
+for mode in integrity confidentiality; do
+  mount -t securityfs securityfs /sys/kernel/security 2>/dev/null
+  echo "$mode" > /sys/kernel/security/lockdown 2> "$out/lockdown-$mode.err"
+  umount /sys/kernel/security 2>/dev/null
+  cond "lockdown=$mode"
+done
 cut -d' ' -f1 /proc/uptime > "$out/uptime_end"
 echo "guest $series: report $(cat "$out/report.status"), verify $(cat "$out/verify.status"), tests $status"

@@ -2,6 +2,8 @@
 #![deny(unsafe_code)]
 use std::{fs, io::Write, path::PathBuf};
 
+pub mod conditions;
+
 /// Where skipped tests are recorded; `scripts/test.sh` prints this file at the end, so a
 /// skip is never silent.
 pub fn skip_log() -> PathBuf {

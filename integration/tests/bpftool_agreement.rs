@@ -82,6 +82,7 @@ fn helper_lists_agree_with_bpftool() {
         .collect();
     let report = Features::new(Options::default()).probe_all();
     let (mut pairs, mut explained_count, mut unexplained) = (0, 0, Vec::new());
+    let mut compared_keys = std::collections::BTreeSet::new();
     for row in &report.helpers {
         if row.context.attach_name().is_some() {
             continue; // bpftool has no attach contexts
@@ -90,6 +91,7 @@ fn helper_lists_agree_with_bpftool() {
         let Some(list) = helpers.get(&key).and_then(|l| l.as_array()) else {
             continue;
         };
+        compared_keys.insert(key.clone());
         let list: Vec<&str> = list.iter().filter_map(|h| h.as_str()).collect();
         for (name, a) in &row.answers {
             let Some(ours) = a.support.as_bool() else {
@@ -119,7 +121,31 @@ fn helper_lists_agree_with_bpftool() {
         "bpftool agreement: {pairs} pairs compared, {explained_count} explained disagreements, {} unexplained",
         unexplained.len()
     );
-    assert!(pairs > 1000, "only {pairs} pairs compared");
+    // Every program type bpftool lists is compared (a naming mismatch would skip it
+    // silently), and every conclusive answer of those rows was a pair.
+    let theirs: std::collections::BTreeSet<String> = helpers.keys().cloned().collect();
+    assert_eq!(
+        compared_keys, theirs,
+        "program types bpftool lists that we did not compare"
+    );
+    let conclusive: usize = report
+        .helpers
+        .iter()
+        .filter(|r| r.context.attach_name().is_none())
+        .filter(|r| {
+            compared_keys.contains(&format!(
+                "{}_available_helpers",
+                r.context.prog_type().name()
+            ))
+        })
+        .map(|r| {
+            r.answers
+                .values()
+                .filter(|a| !a.support.is_unknown())
+                .count()
+        })
+        .sum();
+    assert_eq!(pairs, conclusive);
     assert!(
         unexplained.is_empty(),
         "unexplained disagreements:\n{}",

@@ -18,6 +18,8 @@ use aya_obj::generated::{
 
 const BTF_MAGIC: u16 = 0xeb9f;
 const HEADER_LEN: usize = 24;
+/// The longest name a BTF string may hold here (the kernel's KSYM_NAME_LEN).
+const MAX_NAME: usize = 512;
 
 /// Why the kernel's BTF could not be read.
 #[derive(Debug, thiserror::Error)]
@@ -108,6 +110,12 @@ impl KernelBtf {
         if types + type_len > data.len() || strs + str_len > data.len() {
             return Err("sections run past the end of the blob".into());
         }
+        // As libbpf checks: the string section starts with the empty name and ends with a
+        // NUL, so every lookup below ends inside it.
+        let str_sec = &data[strs..strs + str_len];
+        if str_sec.first() != Some(&0) || str_sec.last() != Some(&0) {
+            return Err("the string section does not start and end with a NUL byte".into());
+        }
         // Names as bytes: most types are skipped after a byte comparison, without UTF-8
         // checks (126k types in a 6.18 vmlinux).
         let name_bytes = |off: u32| -> Result<&[u8], String> {
@@ -115,7 +123,13 @@ impl KernelBtf {
             let tail = data
                 .get(start..strs + str_len)
                 .ok_or_else(|| format!("string offset {off} out of range"))?;
-            Ok(&tail[..memchr::memchr(0, tail).unwrap_or(tail.len())])
+            // The kernel limits names to KSYM_NAME_LEN (512): a longer search is no name,
+            // and bounding it keeps a hostile blob from making the parse quadratic.
+            let window = &tail[..tail.len().min(MAX_NAME + 1)];
+            let len = memchr::memchr(0, window).ok_or_else(|| {
+                format!("the name at string offset {off} is longer than {MAX_NAME} bytes")
+            })?;
+            Ok(&tail[..len])
         };
         let name = |off: u32| -> Result<&str, String> {
             std::str::from_utf8(name_bytes(off)?).map_err(|e| e.to_string())
@@ -141,7 +155,8 @@ impl KernelBtf {
                 BTF_KIND_STRUCT | 5 /* UNION */ | BTF_KIND_DATASEC => 12 * vlen,
                 BTF_KIND_ENUM | BTF_KIND_FUNC_PROTO => 8 * vlen,
                 BTF_KIND_ENUM64 => 12 * vlen,
-                _ => 0,
+                1..=BTF_KIND_ENUM64 => 0,
+                k => return Err(format!("type {id} has unknown kind {k}")),
             };
             if (kind == BTF_KIND_ENUM || kind == BTF_KIND_ENUM64)
                 && wanted(name_bytes(name_off)?, WANTED_ENUMS)
@@ -462,5 +477,62 @@ mod tests {
         }
         assert!(KernelBtf::parse(&blob[..10]).is_err());
         assert!(KernelBtf::parse(b"not btf at all, not at all").is_err());
+    }
+
+    fn u32_at(blob: &[u8], at: usize) -> usize {
+        u32::from_ne_bytes(blob[at..at + 4].try_into().unwrap()) as usize
+    }
+
+    /// Found by the fuzzing pass (issue 8): both were accepted as valid.
+    #[test]
+    fn hostile_blobs() {
+        let mut b = BtfBuilder::new();
+        b.int("int", 4);
+        let blob = b.build();
+        let types = u32_at(&blob, 4) + u32_at(&blob, 8);
+        // A kind past the last one the kernel defines.
+        let mut bad = blob.clone();
+        let info = u32_at(&bad, types + 4) as u32;
+        bad[types + 4..types + 8]
+            .copy_from_slice(&((info & !(0x1f << 24)) | (25 << 24)).to_ne_bytes());
+        let e = KernelBtf::parse(&bad).unwrap_err();
+        assert!(e.contains("unknown kind 25"), "{e}");
+        // A string section without its closing NUL.
+        let mut bad = blob.clone();
+        let last = bad.len() - 1;
+        bad[last] = b'a';
+        assert!(KernelBtf::parse(&bad).is_err());
+        // 10k types all naming one 8 MB string: bounded lookups, not 10k × 8 MB.
+        let mut types = Vec::new();
+        for _ in 0..10_000u32 {
+            for w in [1u32, 1 << 24, 4, 32] {
+                types.extend_from_slice(&w.to_ne_bytes());
+            }
+        }
+        let mut strs = vec![0u8];
+        strs.extend(std::iter::repeat_n(b'a', 8 << 20));
+        strs.push(0);
+        let mut raw = Vec::new();
+        raw.extend_from_slice(&0xeb9fu16.to_ne_bytes());
+        raw.extend_from_slice(&[1, 0]);
+        for w in [
+            24u32,
+            0,
+            types.len() as u32,
+            types.len() as u32,
+            strs.len() as u32,
+        ] {
+            raw.extend_from_slice(&w.to_ne_bytes());
+        }
+        raw.extend_from_slice(&types);
+        raw.extend_from_slice(&strs);
+        let t = std::time::Instant::now();
+        let e = KernelBtf::parse(&raw);
+        assert!(
+            t.elapsed() < std::time::Duration::from_secs(1),
+            "{:?}",
+            t.elapsed()
+        );
+        assert!(e.is_ok() || e.unwrap_err().contains("longer than"));
     }
 }

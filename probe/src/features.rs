@@ -425,6 +425,9 @@ impl Features {
     ) -> Answer {
         let release = self.sys().release.as_ref();
         if let Some(why) = self.inferred_reason() {
+            if let Some(a) = inferred::by_config(&query_key(q).to_string(), self.sys(), why) {
+                return a;
+            }
             return match q {
                 Query::Prog(t) => inferred::by_version(t.since(), release, why, &t.name()),
                 Query::Map(t) => inferred::by_version(t.since(), release, why, &t.name()),
@@ -553,10 +556,19 @@ impl Features {
     pub fn probe_all(&self) -> Report {
         let started = Instant::now();
         let loads_before = crate::sys::syscall_count();
+        // Under an address-space limit (`ulimit -v`) every thread costs an allocator arena:
+        // use only the threads that fit, so the report completes instead of aborting.
+        let fits = crate::kernel::address_space_limit().map(|l| {
+            (l.saturating_sub(crate::kernel::REPORT_ADDRESS_SPACE)
+                / crate::kernel::THREAD_ADDRESS_SPACE) as usize
+                + 1
+        });
         // The kernel's BTF (a 5-6 MB read) and the system facts are independent: read both
         // at once before the probes that need them.
         std::thread::scope(|s| {
-            s.spawn(|| self.btf());
+            if fits.is_none_or(|n| n > 1) {
+                s.spawn(|| self.btf());
+            }
             self.sys();
         });
         let fixtures = Fixtures::default();
@@ -567,7 +579,8 @@ impl Features {
             0 => 2 * std::thread::available_parallelism().map_or(1, |n| n.get()),
             n => n,
         }
-        .min(MAX_THREADS);
+        .min(MAX_THREADS)
+        .min(fits.unwrap_or(MAX_THREADS));
         let no_base =
             |_: AttachContext| -> Answer { unreachable!("phase 1 has no helper queries") };
         let run = |q: Query, base: &dyn Fn(AttachContext) -> Answer| -> Answer {

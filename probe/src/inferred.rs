@@ -4,7 +4,7 @@
 //! for the few context-dependent helpers tracers ask about, listed below.
 use crate::{
     btf::KernelBtf,
-    kernel::KernelRelease,
+    kernel::{KernelRelease, SystemInfo},
     names::{AttachContext, Helper, Since},
     support::{Answer, Evidence, Origin, Scope, Support},
 };
@@ -38,6 +38,46 @@ pub const CONTEXT_SINCE: &[(Helper, AttachContext, Since)] = &[
         Since(5, 15),
     ),
 ];
+
+/// Features the kernel has only when built with a config option (bpf_types.h, the
+/// Kconfig of each): `(feature key, option)`. Without privileges, an inferred "supported"
+/// must not contradict the config the report read.
+pub const NEEDS_CONFIG: &[(&str, &str)] = &[
+    ("prog_type:lirc_mode2", "CONFIG_BPF_LIRC_MODE2"),
+    ("prog_type:lsm", "CONFIG_BPF_LSM"),
+    ("prog_type:kprobe", "CONFIG_BPF_EVENTS"),
+    ("prog_type:tracepoint", "CONFIG_BPF_EVENTS"),
+    ("prog_type:perf_event", "CONFIG_BPF_EVENTS"),
+    ("prog_type:raw_tracepoint", "CONFIG_BPF_EVENTS"),
+    ("prog_type:raw_tracepoint_writable", "CONFIG_BPF_EVENTS"),
+    ("prog_type:cgroup_skb", "CONFIG_CGROUP_BPF"),
+    ("prog_type:cgroup_sock", "CONFIG_CGROUP_BPF"),
+    ("prog_type:cgroup_device", "CONFIG_CGROUP_BPF"),
+    ("prog_type:sock_ops", "CONFIG_CGROUP_BPF"),
+    ("prog_type:cgroup_sock_addr", "CONFIG_CGROUP_BPF"),
+    ("prog_type:cgroup_sysctl", "CONFIG_CGROUP_BPF"),
+    ("prog_type:cgroup_sockopt", "CONFIG_CGROUP_BPF"),
+    ("prog_type:lwt_seg6local", "CONFIG_IPV6_SEG6_BPF"),
+    ("misc:kprobe_multi", "CONFIG_FPROBE"),
+];
+
+/// `Some(not supported)` when `key` needs a config option that the read config says is
+/// not set; `None` when the config says nothing against it (or was not read).
+pub fn by_config(key: &str, sys: &SystemInfo, why: &str) -> Option<Answer> {
+    let source = sys.config_source.as_deref()?;
+    let (_, option) = NEEDS_CONFIG.iter().find(|(k, _)| *k == key)?;
+    (sys.config.get(*option).map(String::as_str) == Some("n")).then(|| {
+        Answer::with_origin(
+            Support::Unsupported {
+                scope: Scope::Kernel,
+                evidence: Evidence::probe(format!("{option} in {source}"))
+                    .with_detail(format!("the kernel is built without {option}")),
+            },
+            Origin::Inferred,
+            why,
+        )
+    })
+}
 
 /// Compares `since` with the running release.
 pub fn by_version(
@@ -99,4 +139,31 @@ pub fn helper(
         ),
     };
     Answer::with_origin(support, Origin::Inferred, why)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_config_read_overrides_the_version() {
+        let mut sys = SystemInfo::default();
+        assert!(
+            by_config("misc:kprobe_multi", &sys, "w").is_none(),
+            "no config read"
+        );
+        sys.config_source = Some("/boot/config-x".into());
+        sys.config.insert("CONFIG_FPROBE".into(), "n".into());
+        sys.config
+            .insert("CONFIG_BPF_LIRC_MODE2".into(), "y".into());
+        let a = by_config("misc:kprobe_multi", &sys, "w").unwrap();
+        assert!(a.support.is_unsupported());
+        assert_eq!(a.origin, Origin::Inferred);
+        assert!(a.to_string().contains("CONFIG_FPROBE"), "{a}");
+        assert!(by_config("prog_type:lirc_mode2", &sys, "w").is_none());
+        assert!(by_config("prog_type:socket_filter", &sys, "w").is_none());
+        for (k, _) in NEEDS_CONFIG {
+            k.parse::<crate::FeatureKey>().unwrap();
+        }
+    }
 }

@@ -272,6 +272,20 @@ pub fn raise_memlock_if_charged(release: &KernelRelease) -> Memlock {
     m
 }
 
+/// The soft RLIMIT_AS (`ulimit -v`) in bytes, when there is one.
+pub fn address_space_limit() -> Option<u64> {
+    use nix::sys::resource::{Resource, getrlimit};
+    getrlimit(Resource::RLIMIT_AS)
+        .ok()
+        .and_then(|(soft, _)| limit(soft))
+}
+
+/// Address space the full report needs with one probing thread (measured: the report
+/// aborts in allocation under ~96 MiB), and what each further thread adds (its stack and
+/// the allocator's per-thread arena, which reserves 64 MiB).
+pub const REPORT_ADDRESS_SPACE: u64 = 128 << 20;
+pub const THREAD_ADDRESS_SPACE: u64 = 80 << 20;
+
 fn read_trim(path: &str) -> Option<String> {
     fs::read_to_string(path).ok().map(|s| s.trim().to_string())
 }

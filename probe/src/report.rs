@@ -323,8 +323,17 @@ impl Report {
         }
         let _ = writeln!(
             o,
-            "  lockdown                    {}",
-            s.lockdown.as_deref().unwrap_or("not available")
+            "  lockdown                    {} ({})",
+            s.lockdown.as_deref().unwrap_or("unknown"),
+            s.lockdown_source.as_deref().unwrap_or("not recorded")
+        );
+        let _ = writeln!(
+            o,
+            "  kernel addresses            {}",
+            match s.addresses_visible() {
+                Ok(why) => format!("visible ({why})"),
+                Err(why) => why,
+            }
         );
         let _ = writeln!(
             o,

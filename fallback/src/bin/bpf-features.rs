@@ -289,6 +289,18 @@ fn run() -> ExitCode {
     if cli.verify {
         return verify(&features, cli.json);
     }
+    if let Some(limit) = probe::kernel::address_space_limit()
+        && limit < probe::kernel::REPORT_ADDRESS_SPACE
+    {
+        eprintln!(
+            "bpf-features: the address-space limit (`ulimit -v`) is {} MiB; the full report \
+             needs at least {} MiB: raise it (`ulimit -v unlimited`), or ask single \
+             questions with `bpf-features has …`",
+            limit >> 20,
+            probe::kernel::REPORT_ADDRESS_SPACE >> 20
+        );
+        return ExitCode::from(2);
+    }
     let report = features.probe_all();
     let saved = save_cache(&features);
     // A report some of whose answers a resource limit decided is no report of the kernel:

@@ -3,6 +3,7 @@
 //! kernels, rows that differ first). Exit 1 when a check fails.
 use std::{collections::BTreeMap, fs, path::Path, process::ExitCode};
 
+use integration::conditions::{self, ConditionRun};
 use probe::{AttachContext, FeatureSource, Helper, Misc, Report};
 use serde_json::{Value, json};
 
@@ -14,6 +15,7 @@ struct Kernel {
     verify: Option<Value>,
     tests_ok: Option<bool>,
     wall: Option<f64>,
+    conditions: Vec<ConditionRun>,
 }
 
 fn read(dir: &Path, name: &str) -> Option<String> {
@@ -41,6 +43,7 @@ fn load(dir: &Path, column: &str) -> Result<Kernel, String> {
         verify: read(dir, "verify.json").and_then(|t| serde_json::from_str(&t).ok()),
         tests_ok: read(dir, "tests.status").map(|s| s == "0"),
         wall: read(dir, "wall_seconds").and_then(|s| s.parse().ok()),
+        conditions: conditions::load_runs(dir),
     })
 }
 
@@ -167,6 +170,10 @@ fn check(k: &Kernel) -> Vec<String> {
             other => bad.push(format!("{name}: --verify did not agree: {other:?}")),
         }
     }
+    if k.column != "host" && k.conditions.is_empty() {
+        bad.push(format!("{name}: no hostile-condition runs"));
+    }
+    bad.extend(conditions::check(name, rel, r, fentry_ok, &k.conditions));
     for (misc, since) in [
         (Misc::RingBuffer, (5, 8)),
         (Misc::BpfCookie, (5, 15)),
@@ -267,6 +274,41 @@ fn main() -> ExitCode {
             .collect::<Vec<_>>()
             .join(", ")
     ));
+    // The hostile conditions: one row per condition, one column per kernel.
+    let mut names: Vec<&str> = kernels
+        .iter()
+        .flat_map(|k| k.conditions.iter().map(|c| c.name.as_str()))
+        .collect();
+    names.sort();
+    names.dedup();
+    if !names.is_empty() {
+        let with: Vec<&Kernel> = kernels
+            .iter()
+            .filter(|k| !k.conditions.is_empty())
+            .collect();
+        md.push_str(&format!(
+            "\nHostile conditions (the report and --verify under each; checks: no answer flips \
+             to unsupported, no kernel log line, the named strategy runs or the refusal names \
+             the condition):\n\n| condition | {} |\n|---|{}\n",
+            with.iter()
+                .map(|k| k.column.as_str())
+                .collect::<Vec<_>>()
+                .join(" | "),
+            "---|".repeat(with.len())
+        ));
+        for n in &names {
+            let cells: Vec<String> = with
+                .iter()
+                .map(|k| {
+                    k.conditions
+                        .iter()
+                        .find(|c| c.name == *n)
+                        .map_or("-".into(), conditions::cell)
+                })
+                .collect();
+            md.push_str(&format!("| {n} | {} |\n", cells.join(" | ")));
+        }
+    }
     let json = json!({
         "kernels": kernels.iter().map(|k| json!({"column": k.column, "release": k.release.raw, "tests_pass": k.tests_ok, "wall_seconds": k.wall})).collect::<Vec<_>>(),
         "rows": order.iter().map(|r| json!({"feature": r, "values": by_row[r]})).collect::<Vec<_>>(),

@@ -1,0 +1,159 @@
+//! Bounded fuzzing of every parser of the probe crate (issue 8): random and mutated inputs,
+//! no panic allowed, and whatever is accepted must make sense. Runs in CI within the
+//! normal test run; `PROPTEST_CASES` raises the count for a longer session.
+use std::io::Write;
+
+use probe::{
+    Report,
+    btf::{BtfBuilder, KernelBtf},
+    cache::{DiskCache, Identity},
+    conditions, kernel, parse_assumptions,
+};
+use proptest::prelude::*;
+
+fn config() -> ProptestConfig {
+    ProptestConfig {
+        cases: std::env::var("PROPTEST_CASES")
+            .ok()
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(512),
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    }
+}
+
+fn valid_btf() -> Vec<u8> {
+    let mut b = BtfBuilder::new();
+    let int = b.int("int", 4);
+    let proto = b.func_proto(int, &[("ctx", int)]);
+    b.func("bpf_fentry_test1", proto);
+    b.enum64("bpf_func_id", "BPF_FUNC_x", 1 << 40);
+    b.struct_("sk_buff", 16, &[("next", int, 0), ("len", int, 96)]);
+    let var = b.var("x", int);
+    b.datasec(".data", 4, &[(var, 0, 4)]);
+    b.build()
+}
+
+/// A recorded report to mutate: the smallest one the schema accepts.
+fn report_json() -> String {
+    serde_json::json!({
+        "schema_version": 1, "tool": "t", "system": {
+            "release": null, "arch": "x86_64", "config_source": null, "config": {},
+            "sysctls": {}, "lockdown": null, "btf_vmlinux": true, "tracefs": null,
+            "debugfs": null, "bpffs": null, "privileges": {"euid": 0, "cap_bpf": true,
+            "cap_perfmon": true, "cap_sys_admin": true, "cap_net_admin": true},
+            "memlock": {"soft": null, "hard": null, "charged": false}},
+        "inferred": null, "btf_error": null, "program_types": [], "map_types": [],
+        "kernel_helpers": [], "helpers": [], "misc": [], "full": false, "threads": 1,
+        "bpf_syscalls": 0, "seconds": 0.0
+    })
+    .to_string()
+}
+
+proptest! {
+    #![proptest_config(config())]
+
+    #[test]
+    fn btf_mutations_never_panic(
+        flips in prop::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 0..8),
+        cut in any::<prop::sample::Index>(),
+        truncate in any::<bool>(),
+    ) {
+        let mut blob = valid_btf();
+        for (at, byte) in flips {
+            let i = at.index(blob.len());
+            blob[i] = byte;
+        }
+        if truncate {
+            blob.truncate(cut.index(blob.len()));
+        }
+        if let Ok(btf) = KernelBtf::parse(&blob) {
+            // Accepted: the counts are within what the blob can hold.
+            prop_assert!(btf.type_count as usize <= blob.len() / 12 + 1);
+        }
+    }
+
+    #[test]
+    fn btf_random_bytes_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..512)) {
+        let _ = KernelBtf::parse(&bytes);
+    }
+
+    #[test]
+    fn releases(raw in "\\PC{0,40}|[0-9]{1,12}\\.[0-9]{1,12}(\\.[0-9]{1,12})?[-+a-z0-9.]{0,12}") {
+        if let Ok(r) = kernel::KernelRelease::parse(&raw) {
+            prop_assert!(r.version.major <= 255 && r.version.minor <= 255, "{raw}");
+            let code = r.version_code();
+            prop_assert_eq!(code >> 16, r.version.major as u32);
+            prop_assert_eq!((code >> 8) & 0xff, r.version.minor as u32);
+        }
+    }
+
+    #[test]
+    fn configs(text in "(CONFIG_[A-Z_]{1,12}=[ynm\"a-z0-9,]{0,8}\\n|# CONFIG_[A-Z]{1,8} is not set\\n|\\PC{0,30}\\n){0,20}") {
+        for (k, _) in kernel::parse_config(&text) {
+            prop_assert!(k.starts_with("CONFIG_"));
+        }
+    }
+
+    #[test]
+    fn assumptions(spec in "((prog_type|map_type|helper|misc|x)?:?[a-z_@/]{0,20}=?(yes|no|maybe)?[, ]?){0,4}|\\PC{0,60}") {
+        // Either parsed, or an error that quotes the input's bad item.
+        match parse_assumptions(&spec, "fuzz") {
+            Ok(a) => prop_assert!(a.len() <= spec.len()),
+            Err(e) => prop_assert!(!e.to_string().is_empty()),
+        }
+    }
+
+    #[test]
+    fn lockdown_text(text in "\\PC{0,60}|(none|\\[none\\]) (integrity|\\[integrity\\]) (confidentiality|\\[confidentiality\\])") {
+        let _ = conditions::parse_lockdown_file(&text);
+        let _ = conditions::parse_cmdline(&text);
+    }
+
+    #[test]
+    fn cap_status(text in "(CapEff:\\s*[0-9a-fx]{0,20}\\n|\\PC{0,30}\\n){0,4}") {
+        let _ = kernel::parse_cap_eff(&text);
+    }
+
+    #[test]
+    fn recorded_reports(
+        flips in prop::collection::vec((any::<prop::sample::Index>(), any::<char>()), 0..4),
+    ) {
+        let mut chars: Vec<char> = report_json().chars().collect();
+        for (at, c) in flips {
+            let i = at.index(chars.len());
+            chars[i] = c;
+        }
+        let text: String = chars.into_iter().collect();
+        if let Ok(r) = serde_json::from_str::<Report>(&text) {
+            prop_assert_eq!(r.schema_version, probe::report::SCHEMA_VERSION);
+        }
+    }
+
+    #[test]
+    fn cache_files(body in "(([a-z_:@/]{0,20}\\t\\PC{0,40})?\\n){0,6}|\\PC{0,100}") {
+        // The parser of a cache file, without the ownership rule (a temporary file here may
+        // not be root's): an identity line, then whatever follows.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("answers");
+        let identity = Identity::current();
+        let mut f = std::fs::File::create(&path).unwrap();
+        writeln!(f, "{}", serde_json::to_string(&identity).unwrap()).unwrap();
+        f.write_all(body.as_bytes()).unwrap();
+        drop(f);
+        if let Ok(c) = DiskCache::load(&path, &identity) {
+            for (k, _) in c.entries() {
+                let _ = c.get(k);
+            }
+        }
+    }
+}
+
+#[test]
+fn a_report_of_another_schema_is_refused_whole() {
+    let text = report_json().replace("\"schema_version\":1", "\"schema_version\":999");
+    let e = serde_json::from_str::<Report>(&text).unwrap_err();
+    assert!(e.to_string().contains("schema_version 999"), "{e}");
+    let ok: Report = serde_json::from_str(&report_json()).unwrap();
+    assert_eq!(ok.schema_version, 1);
+}
