@@ -297,6 +297,25 @@ mod hostile_input {
     }
 
     #[test]
+    fn verify_without_privileges_names_the_refusal() {
+        if !nix::unistd::geteuid().is_root() || !std::path::Path::new("/usr/bin/setpriv").exists() {
+            integration::skip(
+                "verify_without_privileges_names_the_refusal",
+                "needs root and setpriv to drop to an unprivileged user",
+            );
+            return;
+        }
+        let out = sh(
+            "exec setpriv --reuid=65534 --regid=65534 --clear-groups --inh-caps=-all \
+                      \"$BIN\" --verify",
+        );
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{err}");
+        assert!(err.contains("EPERM") && err.contains("CAP_BPF"), "{err}");
+        assert!(!err.contains("LoadError {"), "a Debug dump: {err}");
+    }
+
+    #[test]
     fn a_fifo_as_cache_does_not_hang() {
         let dir = tempfile::tempdir().unwrap();
         let fifo = dir.path().join("fifo");

@@ -157,3 +157,28 @@ fn a_report_of_another_schema_is_refused_whole() {
     let ok: Report = serde_json::from_str(&report_json()).unwrap();
     assert_eq!(ok.schema_version, 1);
 }
+
+#[test]
+fn replayed_answers_are_recorded_not_probed() {
+    // Issue 8: a replayed report kept origin `probed` for every answer it had.
+    use probe::{FeatureSource, Origin};
+    let mut v: serde_json::Value = serde_json::from_str(&report_json()).unwrap();
+    v["system"]["release"] =
+        serde_json::json!({"raw": "6.1.0-56-amd64", "version": "6.1.0", "suffix": "-56-amd64"});
+    v["misc"] = serde_json::json!([{
+        "name": "ringbuf", "description": "d",
+        "answer": {"status": "supported", "origin": "probed"}
+    }]);
+    let r: Report = serde_json::from_value(v).unwrap();
+    let a = r.misc(probe::Misc::RingBuffer);
+    assert!(a.is_supported());
+    assert_eq!(a.origin, Origin::Recorded);
+    assert!(
+        a.origin_reason
+            .as_deref()
+            .is_some_and(|w| w.contains("6.1.0-56-amd64") && w.contains("probed")),
+        "{a}"
+    );
+    // Missing answers are recorded-unknown too.
+    assert_eq!(r.misc(probe::Misc::BoundedLoops).origin, Origin::Recorded);
+}
