@@ -243,6 +243,20 @@ pub struct Memlock {
     pub raised: Option<String>,
 }
 
+impl Memlock {
+    /// The current limits, without changing them.
+    pub fn read(release: Option<&KernelRelease>) -> Memlock {
+        use nix::sys::resource::{Resource, getrlimit};
+        let (soft, hard) = getrlimit(Resource::RLIMIT_MEMLOCK).unwrap_or((0, 0));
+        Memlock {
+            soft: limit(soft),
+            hard: limit(hard),
+            charged: release.is_some_and(|r| !r.at_least(5, 11)),
+            raised: None,
+        }
+    }
+}
+
 fn limit(v: nix::libc::rlim_t) -> Option<u64> {
     (v != nix::libc::RLIM_INFINITY).then_some(v)
 }
@@ -349,7 +363,8 @@ pub const SYSCTLS: &[(&str, &str)] = &[
 ];
 
 impl SystemInfo {
-    /// Reads the running system. Also raises RLIMIT_MEMLOCK on kernels that charge it.
+    /// Reads the running system; changes nothing (RLIMIT_MEMLOCK is only read here:
+    /// [`crate::Features`] raises it where the kernel charges it).
     pub fn read() -> Self {
         let (release, release_error) = match KernelRelease::current() {
             Ok(r) => (Some(r), None),
@@ -360,10 +375,7 @@ impl SystemInfo {
             .as_ref()
             .and_then(|r| read_config(&r.raw))
             .map_or((None, BTreeMap::new()), |(s, c)| (Some(s), c));
-        let memlock = release
-            .as_ref()
-            .map(raise_memlock_if_charged)
-            .unwrap_or_default();
+        let memlock = Memlock::read(release.as_ref());
         let lockdown = Lockdown::read();
         SystemInfo {
             arch: std::env::consts::ARCH.to_string(),

@@ -14,6 +14,7 @@
 //! ```
 #![deny(unsafe_code)]
 
+pub mod assume;
 pub mod btf;
 pub mod cache;
 pub mod conditions;
@@ -22,18 +23,24 @@ pub mod helpers;
 pub mod inferred;
 pub mod insn;
 pub mod kernel;
+pub mod key;
 pub mod map_types;
 pub mod misc;
 pub mod names;
 pub mod prober;
 pub mod prog_types;
 pub mod report;
+pub mod run;
+pub mod source;
 pub mod support;
 pub mod sys;
 
-pub use features::{Assumption, FeatureKey, FeatureSource, Features, Options, parse_assumptions};
+pub use assume::{ASSUME_ENV, Assumption, parse_assumptions};
+pub use features::{Features, Options};
 pub use kernel::{KernelRelease, SystemInfo};
+pub use key::{AssumeError, FeatureKey};
 pub use misc::Misc;
 pub use names::{AttachContext, Helper, MapType, ProgramType, Since, UnknownName};
 pub use report::Report;
+pub use source::FeatureSource;
 pub use support::{Answer, Evidence, Origin, Scope, Support};

@@ -12,7 +12,7 @@ use crate::{
     btf::BtfBuilder,
     helpers, insn,
     names::{AttachContext, Helper, MapType, ProgramType, Since, UnknownName, closest},
-    prober::{LoadSetup, Prober, load_with_evidence},
+    prober::{LoadSetup, Prober, load_and_classify, with_log},
     support::{Evidence, Scope, Support, classify_errno, classify_prog_load},
     sys::{self, Errno, LinkCreate, MapCreate, ProgLoad},
 };
@@ -96,27 +96,21 @@ impl<'de> Deserialize<'de> for Misc {
 
 fn load_socket_filter(insns: &[aya_obj::generated::bpf_insn], what: &str) -> Support {
     let load = ProgLoad::new(ProgramType::SOCKET_FILTER.0, insns);
-    match load_with_evidence(&load) {
-        Ok(_) => Support::supported(),
-        Err((e, _)) => classify_prog_load(Err(&e), what),
-    }
+    load_and_classify(&load, what, &classify_prog_load).0
 }
 
+/// A BTF blob, with the BTF checker's log in the same load.
 fn load_btf(b: &BtfBuilder, what: &str) -> Support {
-    match sys::btf_load(&b.build(), None) {
+    with_log(|log| match sys::btf_load(&b.build(), Some(log)) {
         Ok(_) => Support::supported(),
         Err(e) => {
-            let mut log = vec![0u8; 4096];
-            let line = sys::btf_load(&b.build(), Some(&mut log))
-                .err()
-                .and_then(|e| crate::support::deciding_line(&e.log, &[]));
             let mut s = classify_errno(Err(e.errno), what);
             if let Support::Unsupported { evidence, .. } = &mut s {
-                evidence.verifier_line = line;
+                evidence.verifier_line = crate::support::deciding_line(&e.log, &[]);
             }
             s
         }
-    }
+    })
 }
 
 /// Loads a program, then tries to create a link with a deliberately invalid target:
@@ -133,20 +127,21 @@ fn link_probe(
     if let Some(a) = expected {
         load.expected_attach_type = a as u32;
     }
-    let prog = match load_with_evidence(&load) {
-        Ok(fd) => fd,
-        Err((e, line)) => {
-            let s = classify_prog_load(Err(&e), &format!("BPF_PROG_LOAD {prog_type}"));
-            return match s {
-                Support::Unsupported { evidence, .. } => Support::Unsupported {
-                    scope: Scope::Kernel,
-                    evidence: evidence.with_line(line).with_detail(format!(
-                        "the {prog_type} program this link needs cannot be loaded"
-                    )),
-                },
-                other => other,
+    let prog = match load_and_classify(
+        &load,
+        &format!("BPF_PROG_LOAD {prog_type}"),
+        &classify_prog_load,
+    ) {
+        (_, Some(fd)) => fd,
+        (Support::Unsupported { evidence, .. }, None) => {
+            return Support::Unsupported {
+                scope: Scope::Kernel,
+                evidence: evidence.with_detail(format!(
+                    "the {prog_type} program this link needs cannot be loaded"
+                )),
             };
         }
+        (other, None) => return other,
     };
     match create(prog.as_fd()) {
         Ok(_link) => Support::supported(),
@@ -333,23 +328,8 @@ fn fentry_bpf_prog(p: &Prober<'_>) -> Support {
     };
     let insns = insn::return_zero();
     let what = format!("BPF_PROG_LOAD {}: r0 = 0; exit", setup.desc);
-    match load_with_evidence(&setup.load(&insns)) {
-        Ok(_) => Support::supported(),
-        Err((e, line)) => {
-            let mut s = classify_prog_load(Err(&e), &what);
-            match &mut s {
-                Support::Unsupported { evidence, .. }
-                | Support::Unknown {
-                    evidence: Some(evidence),
-                    ..
-                } => {
-                    evidence.verifier_line = line;
-                }
-                _ => {}
-            }
-            s
-        }
-    }
+    // A feature probe: the setup is the question, so the verifier's refusal is the answer.
+    load_and_classify(&setup.load(&insns), &what, &classify_prog_load).0
 }
 
 /// An array map read by a program through direct value access; for `frozen`, created

@@ -7,9 +7,9 @@
 use crate::{
     insn,
     names::{AttachContext, ProgramType},
-    prober::Prober,
-    support::{Evidence, Scope, Support, classify_prog_load},
-    sys::{ENOTSUPP, Errno},
+    prober::{Prober, load_and_classify},
+    support::{Evidence, Scope, Support, classify_prog_load, classify_type_load},
+    sys::{ENOTSUPP, Errno, LoadError},
 };
 
 /// Probes one program type (since: see [`crate::names::PROG_TYPES`]).
@@ -23,20 +23,7 @@ pub fn probe(p: &Prober<'_>, t: ProgramType) -> Support {
     };
     let insns = insn::return_zero();
     let what = format!("BPF_PROG_LOAD {}: r0 = 0; exit", setup.desc);
-    match p.try_load(&setup, &insns) {
-        Ok(_fd) => Support::supported(),
-        // The verifier ran (it wrote a log), so the kernel knows the type; it refused our
-        // setup for another reason. Saying "unsupported" here would be a guess.
-        Err(e) if e.errno.0 == libc::EINVAL && !e.log.trim().is_empty() => Support::unknown(
-            "the kernel knows this type but refused the probe's setup",
-            Some(
-                Evidence::probe(what)
-                    .with_errno(e.errno)
-                    .with_line(crate::support::deciding_line(&e.log, &[])),
-            ),
-        ),
-        Err(e) => classify_prog_load(Err(&e), &what),
-    }
+    load_and_classify(&setup.load(&insns), &what, &classify_type_load).0
 }
 
 /// struct_ops programs need a kernel struct and a map to run; like libbpf, we load one with
@@ -46,8 +33,11 @@ fn probe_struct_ops() -> Support {
     let insns = insn::return_zero();
     let load = crate::sys::ProgLoad::new(ProgramType::STRUCT_OPS.0, &insns);
     let what = "BPF_PROG_LOAD struct_ops with attach_btf_id 0";
-    match crate::sys::prog_load(&load, None) {
-        Ok(_) => Support::supported(),
+    load_and_classify(&load, what, &classify_struct_ops).0
+}
+
+fn classify_struct_ops(r: Result<(), &LoadError>, what: &str) -> Support {
+    match r {
         Err(e) if e.errno == Errno(ENOTSUPP) => Support::Supported {
             evidence: Some(Evidence::probe(what).with_errno(e.errno).with_detail(
                 "the kernel looked for a struct_ops type, so it knows struct_ops programs",
@@ -57,6 +47,6 @@ fn probe_struct_ops() -> Support {
             scope: Scope::Kernel,
             evidence: Evidence::probe(what).with_errno(e.errno),
         },
-        Err(e) => classify_prog_load(Err(&e), what),
+        r => classify_prog_load(r, what),
     }
 }

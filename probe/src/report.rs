@@ -6,10 +6,10 @@ use std::{collections::BTreeMap, fmt::Write as _};
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    features::FeatureSource,
     kernel::SystemInfo,
     misc::Misc,
     names::{AttachContext, Helper, MapType, ProgramType, Since},
+    source::FeatureSource,
     support::{Answer, Origin, Support},
 };
 

@@ -290,8 +290,33 @@ fn not_permitted(errno: Errno) -> String {
     }
 }
 
-/// Classifies the load of a helper-calling probe (`call <id>; r0 = 0; exit`), errno first.
-pub fn classify_helper_load(result: Result<(), &LoadError>, probe: &str) -> Support {
+/// Whether a verifier line speaks of helper `id`: a line naming a helper (`…#173`) must
+/// name ours, as cilium/ebpf checks; a line naming none (`helper call is not allowed in
+/// probe`) is about the one call our probe makes.
+fn about_helper(line: &str, id: u32) -> bool {
+    let tag = format!("#{id}");
+    if !line.contains('#') {
+        return true;
+    }
+    line.match_indices(&tag).any(|(at, _)| {
+        !line[at + tag.len()..]
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_digit())
+    })
+}
+
+/// The first line of `log` with one of `patterns` that speaks of helper `id`.
+fn helper_line(log: &str, patterns: &[&str], id: u32) -> Option<String> {
+    log.lines()
+        .map(str::trim)
+        .find(|l| patterns.iter().any(|p| l.contains(p)) && about_helper(l, id))
+        .map(str::to_string)
+}
+
+/// Classifies the load of a helper-calling probe (`call <id>; r0 = 0; exit`), errno first;
+/// a "not supported" verdict needs the verifier's deciding line to name helper `id`.
+pub fn classify_helper_load(result: Result<(), &LoadError>, probe: &str, id: u32) -> Support {
     let Err(err) = result else {
         return Support::supported();
     };
@@ -315,24 +340,22 @@ pub fn classify_helper_load(result: Result<(), &LoadError>, probe: &str) -> Supp
         },
         libc::EINVAL => {
             let log = &err.log;
-            if let Some(l) = HELPER_CONTEXT.iter().find(|p| log.contains(*p)) {
-                Support::Unsupported {
-                    scope: Scope::Context,
-                    evidence: ev(&[l]),
-                }
-            } else if log.contains("invalid func unknown#") {
-                Support::Unsupported {
-                    scope: Scope::Kernel,
-                    evidence: ev(HELPER_UNKNOWN),
-                }
-            } else if HELPER_UNKNOWN.iter().any(|p| log.contains(p)) {
-                Support::Unsupported {
-                    scope: Scope::ProgramType,
-                    evidence: ev(HELPER_UNKNOWN),
-                }
+            let decided = |scope, line: String| Support::Unsupported {
+                scope,
+                evidence: Evidence::probe(probe)
+                    .with_errno(err.errno)
+                    .with_line(Some(line)),
+            };
+            if let Some(l) = helper_line(log, HELPER_CONTEXT, id) {
+                decided(Scope::Context, l)
+            } else if let Some(l) = helper_line(log, &["invalid func unknown#"], id) {
+                decided(Scope::Kernel, l)
+            } else if let Some(l) = helper_line(log, HELPER_UNKNOWN, id) {
+                decided(Scope::ProgramType, l)
             } else {
                 Support::unknown(
-                    "EINVAL, but the verifier refused the probe for a reason other than the helper",
+                    "EINVAL, but the verifier refused the probe for a reason other than this \
+                     helper",
                     Some(ev(&[])),
                 )
             }
@@ -341,7 +364,8 @@ pub fn classify_helper_load(result: Result<(), &LoadError>, probe: &str) -> Supp
     }
 }
 
-/// Classifies a program-type probe (`r0 = 0; exit` with the type's setup).
+/// Classifies the load of a feature probe (a program whose load *is* the question: a loop,
+/// an instruction, a setup): errno first, the verifier's refusal is the answer.
 pub fn classify_prog_load(result: Result<(), &LoadError>, probe: &str) -> Support {
     let Err(err) = result else {
         return Support::supported();
@@ -360,6 +384,23 @@ pub fn classify_prog_load(result: Result<(), &LoadError>, probe: &str) -> Suppor
             evidence: ev,
         },
         _ => Support::unknown(not_permitted(err.errno), Some(ev)),
+    }
+}
+
+/// Classifies a program-type probe: as [`classify_prog_load`], except that an EINVAL with a
+/// verifier log is unknown — the verifier ran, so the kernel knows the type, and refused the
+/// probe's setup for another reason; "not supported" there would be a guess.
+pub fn classify_type_load(result: Result<(), &LoadError>, probe: &str) -> Support {
+    match result {
+        Err(e) if e.errno.0 == libc::EINVAL && !e.log.trim().is_empty() => Support::unknown(
+            "the kernel knows this type but refused the probe's setup",
+            Some(
+                Evidence::probe(probe)
+                    .with_errno(e.errno)
+                    .with_line(deciding_line(&e.log, &[])),
+            ),
+        ),
+        r => classify_prog_load(r, probe),
     }
 }
 
@@ -397,7 +438,7 @@ mod tests {
             libc::EINVAL,
             "0: R1=ctx() R10=fp0\n0: (85) call unknown#173\ninvalid func unknown#173\n",
         );
-        match classify_helper_load(Err(&e), "p") {
+        match classify_helper_load(Err(&e), "p", 173) {
             Support::Unsupported { scope, evidence } => {
                 assert_eq!(scope, Scope::Kernel);
                 assert_eq!(
@@ -416,7 +457,7 @@ mod tests {
             libc::EINVAL,
             "0: (85) call bpf_get_current_pid_tgid#14\nunknown func bpf_get_current_pid_tgid#14\n",
         );
-        let s = classify_helper_load(Err(&e), "p");
+        let s = classify_helper_load(Err(&e), "p", 14);
         assert!(
             matches!(
                 s,
@@ -440,7 +481,7 @@ mod tests {
             ENOTSUPP,
             "0: (85) call bpf_get_func_ip#173\nfunc bpf_get_func_ip#173 not supported for program type 3\n",
         );
-        let s = classify_helper_load(Err(&e), "p");
+        let s = classify_helper_load(Err(&e), "p", 173);
         match &s {
             Support::Unsupported { scope, evidence } => {
                 assert_eq!(*scope, Scope::Context);
@@ -457,7 +498,7 @@ mod tests {
             "func bpf_get_func_ip#173 supported only for fentry/fexit/fmod_ret programs\n",
         );
         assert!(matches!(
-            classify_helper_load(Err(&e), "p"),
+            classify_helper_load(Err(&e), "p", 173),
             Support::Unsupported {
                 scope: Scope::Context,
                 ..
@@ -467,12 +508,12 @@ mod tests {
 
     #[test]
     fn eacces_and_success_mean_callable() {
-        assert!(classify_helper_load(Ok(()), "p").is_supported());
+        assert!(classify_helper_load(Ok(()), "p", 1).is_supported());
         let e = err(
             libc::EACCES,
             "0: (85) call bpf_map_lookup_elem#1\nR1 type=ctx expected=map_ptr\n",
         );
-        match classify_helper_load(Err(&e), "p") {
+        match classify_helper_load(Err(&e), "p", 173) {
             Support::Supported { evidence: Some(ev) } => {
                 assert_eq!(
                     ev.verifier_line.as_deref(),
@@ -488,7 +529,7 @@ mod tests {
         // This very machine: fentry refused with EPERM and an empty log.
         let e = err(libc::EPERM, "");
         for s in [
-            classify_helper_load(Err(&e), "p"),
+            classify_helper_load(Err(&e), "p", 173),
             classify_prog_load(Err(&e), "p"),
             classify_errno(Err(Errno(libc::EPERM)), "p"),
         ] {
@@ -501,7 +542,7 @@ mod tests {
     #[test]
     fn other_einval_is_not_claimed_as_unsupported() {
         let e = err(libc::EINVAL, "R0 !read_ok\n");
-        assert!(classify_helper_load(Err(&e), "p").is_unknown());
+        assert!(classify_helper_load(Err(&e), "p", 173).is_unknown());
     }
 
     #[test]

@@ -91,19 +91,7 @@ fn options(cli: &Cli) -> Result<Options, String> {
         return Err("--json and --macros are two renderings of the report: pick one".into());
     }
     fallback::strategy::check_env().map_err(|e| e.to_string())?;
-    let mut assumptions = Vec::new();
-    if let Some(env) = std::env::var_os(probe::features::ASSUME_ENV) {
-        let env = env.into_string().map_err(|_| {
-            format!(
-                "{}: the value is not UTF-8; unset it or write KIND:NAME=yes|no",
-                probe::features::ASSUME_ENV
-            )
-        })?;
-        assumptions.extend(
-            parse_assumptions(&env, probe::features::ASSUME_ENV)
-                .map_err(|e| format!("{}: {e}", probe::features::ASSUME_ENV))?,
-        );
-    }
+    let mut assumptions = probe::assume::from_env()?;
     for a in &cli.assume {
         assumptions.extend(parse_assumptions(a, "--assume").map_err(|e| format!("--assume: {e}"))?);
     }
