@@ -15,7 +15,7 @@ fn explained(
 ) -> Option<&'static str> {
     if !bpftool_says_yes
         && bpftool_row_empty
-        && ["tracing", "ext", "lsm", "struct_ops"].contains(&prog_type.name().as_str())
+        && ["tracing", "ext", "lsm", "struct_ops"].contains(&prog_type.name())
     {
         // These types load only against an attach target (a kernel function, a BPF
         // program); bpftool's probe gives none, so it lists no helper at all.

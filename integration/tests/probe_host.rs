@@ -151,7 +151,7 @@ fn helpers_past_the_kernels_btf_are_unsupported_everywhere() {
         let since = h.since().unwrap();
         assert_eq!(
             h.id() <= max,
-            r.at_least(since.0, since.1),
+            r.reached(since),
             "{h} (id {}, since {since}) vs BTF max id {max} on {}",
             h.id(),
             r.raw
@@ -223,7 +223,7 @@ fn version_oracle() {
     let r = release(&f);
     let mut checked = 0;
     let mut check = |name: String, since: probe::Since, a: probe::Answer| {
-        let new_enough = r.at_least(since.0, since.1);
+        let new_enough = r.reached(since);
         if new_enough && a.support.is_unsupported() && !CONFIG_DEPENDENT.contains(&name.as_str()) {
             panic!("{name} appeared in {since}, but kernel {} says: {a}", r.raw);
         }
@@ -237,10 +237,10 @@ fn version_oracle() {
         checked += 1;
     };
     for t in ProgramType::all() {
-        check(t.name(), t.since().unwrap(), f.program_type(t));
+        check(t.name().to_string(), t.since().unwrap(), f.program_type(t));
     }
     for t in MapType::all() {
-        check(t.name(), t.since().unwrap(), f.map_type(t));
+        check(t.name().to_string(), t.since().unwrap(), f.map_type(t));
     }
     for m in Misc::ALL {
         check(m.name().to_string(), m.since(), f.misc(*m));

@@ -273,8 +273,8 @@ impl Features {
                 return a;
             }
             return match k {
-                FeatureKey::ProgType(t) => inferred::by_version(t.since(), release, why, &t.name()),
-                FeatureKey::MapType(t) => inferred::by_version(t.since(), release, why, &t.name()),
+                FeatureKey::ProgType(t) => inferred::by_version(t.since(), release, why, t.name()),
+                FeatureKey::MapType(t) => inferred::by_version(t.since(), release, why, t.name()),
                 FeatureKey::Misc(m) => {
                     inferred::by_version(Some(m.since()), release, why, m.name())
                 }
@@ -333,7 +333,7 @@ impl Features {
                 h.since(),
                 self.sys().release.as_ref(),
                 self.btf_error().unwrap_or("no kernel BTF"),
-                &h.name(),
+                h.name(),
             ),
         }
     }

@@ -11,31 +11,35 @@ use crate::{
 
 /// Helpers whose availability in a context has a known first release.
 pub const CONTEXT_SINCE: &[(Helper, AttachContext, Since)] = &[
-    (Helper::GET_FUNC_IP, AttachContext::KPROBE, Since(5, 15)),
+    (
+        Helper::GET_FUNC_IP,
+        AttachContext::KPROBE,
+        Since::new(5, 15),
+    ),
     (
         Helper::GET_FUNC_IP,
         AttachContext::FENTRY_KERNEL_FN,
-        Since(5, 15),
+        Since::new(5, 15),
     ),
     (
         Helper::GET_FUNC_IP,
         AttachContext::FexitKernelFn,
-        Since(5, 15),
+        Since::new(5, 15),
     ),
     (
         Helper::GET_FUNC_IP,
         AttachContext::KprobeMulti,
-        Since(5, 18),
+        Since::new(5, 18),
     ),
     (
         Helper::GET_FUNC_IP,
         AttachContext::FentryBpfProg,
-        Since(5, 18),
+        Since::new(5, 18),
     ),
     (
         Helper::GET_ATTACH_COOKIE,
         AttachContext::KPROBE,
-        Since(5, 15),
+        Since::new(5, 15),
     ),
 ];
 
@@ -87,7 +91,7 @@ pub fn by_version(
     what: &str,
 ) -> Answer {
     let support = match (since, release) {
-        (Some(s), Some(r)) if r.at_least(s.0, s.1) => Support::supported(),
+        (Some(s), Some(r)) if r.reached(s) => Support::supported(),
         (Some(s), Some(r)) => Support::Unsupported {
             scope: Scope::Kernel,
             evidence: Evidence::probe(what).with_detail(format!(
@@ -125,7 +129,7 @@ pub fn helper(
             btf.and_then(|b| b.enum_value("bpf_func_id", &format!("BPF_FUNC_{}", h.short_name())))
                 .is_some(),
         ),
-        None => release.zip(h.since()).map(|(r, s)| r.at_least(s.0, s.1)),
+        None => release.zip(h.since()).map(|(r, s)| r.reached(s)),
     };
     let support = match known {
         Some(false) => Support::Unsupported {

@@ -83,6 +83,11 @@ impl KernelRelease {
     pub fn at_least(&self, major: u64, minor: u64) -> bool {
         (self.version.major, self.version.minor) >= (major, minor)
     }
+
+    /// Whether this release is at or past `since`.
+    pub fn reached(&self, since: crate::names::Since) -> bool {
+        self.at_least(since.major, since.minor)
+    }
 }
 
 /// The kernel config options that matter to BPF users (bpftool's list, plus tracing ones).

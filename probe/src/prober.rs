@@ -139,6 +139,12 @@ pub fn load_and_classify(
 ) -> (Support, Option<OwnedFd>) {
     with_log(|log| match sys::prog_load(load, Some(log)) {
         Ok(fd) => (classify(Ok(()), what), Some(fd)),
+        // The log outgrew its buffer (a large probe program): the verifier's answer is the
+        // same without a log, so ask again without one.
+        Err(e) if e.errno.0 == libc::ENOSPC => match sys::prog_load(load, None) {
+            Ok(fd) => (classify(Ok(()), what), Some(fd)),
+            Err(e) => (classify(Err(&e), what), None),
+        },
         Err(e) => (classify(Err(&e), what), None),
     })
 }
@@ -167,7 +173,7 @@ impl<'a> LoadSetup<'a> {
             prog_btf: None,
             kern_version: 0,
             prog_flags: 0,
-            desc: t.name(),
+            desc: t.name().to_string(),
         }
     }
 
@@ -298,5 +304,32 @@ impl<'a> Prober<'a> {
                 _ => s,
             },
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sys::{Errno, fake};
+
+    #[test]
+    fn a_log_that_outgrows_its_buffer_does_not_decide_the_answer() {
+        // Found in the restructuring: a 4097-instruction probe's log overflows the buffer
+        // (ENOSPC), while the same load without a log succeeds.
+        let calls = std::rc::Rc::new(std::cell::Cell::new(0));
+        let seen = calls.clone();
+        let _door = fake::replace(move |_| {
+            seen.set(seen.get() + 1);
+            if seen.get() == 1 {
+                Err(Errno(libc::ENOSPC))
+            } else {
+                fake::fd()
+            }
+        });
+        let insns = insn::return_zero();
+        let load = ProgLoad::new(ProgramType::SOCKET_FILTER.0, &insns);
+        let (s, fd) = load_and_classify(&load, "p", &classify_prog_load);
+        assert!(s.is_supported() && fd.is_some(), "{s}");
+        assert_eq!(calls.get(), 2);
     }
 }

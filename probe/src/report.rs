@@ -170,7 +170,7 @@ impl Report {
     }
 }
 
-fn missing(what: String) -> Answer {
+fn missing(what: impl std::fmt::Display) -> Answer {
     Answer::with_origin(
         Support::unknown(format!("{what} is not in the recorded report"), None),
         crate::support::Origin::Recorded,
@@ -203,7 +203,7 @@ impl FeatureSource for Report {
         self.helpers
             .iter()
             .find(|r| r.context == ctx)
-            .and_then(|r| r.answers.get(&h.name()))
+            .and_then(|r| r.answers.get(h.name()))
             .map_or_else(
                 || missing(format!("{} in {}", h.name(), ctx.name())),
                 |a| self.replayed(a),
@@ -251,7 +251,7 @@ impl Style {
 }
 
 /// One line of a text section: name, `since`, answer.
-type SectionRow<'a> = (String, String, &'a Answer);
+type SectionRow<'a> = (&'static str, String, &'a Answer);
 
 fn short(a: &Answer) -> &'static str {
     match a.support {
@@ -405,14 +405,14 @@ impl Report {
                 "Misc",
                 self.misc
                     .iter()
-                    .map(|e| (e.name.name().to_string(), e.since.to_string(), &e.answer))
+                    .map(|e| (e.name.name(), e.since.to_string(), &e.answer))
                     .collect(),
             ),
         ];
         for (title, rows) in sections {
             let _ = writeln!(o, "\n{}", style.head(&format!("{title:<29} since  answer")));
             for (name, since, answer) in rows {
-                line(&mut o, style, &name, &since, answer);
+                line(&mut o, style, name, &since, answer);
             }
         }
         let known = self
@@ -448,7 +448,7 @@ impl Report {
             let _ = writeln!(
                 o,
                 "  {} — {} callable, {} not, {} unknown",
-                style.head(&row.context.name()),
+                style.head(row.context.name()),
                 yes.len(),
                 no,
                 unknown.len()
@@ -536,5 +536,5 @@ impl Report {
 }
 
 fn no_since() -> Since {
-    Since(0, 0)
+    Since::new(0, 0)
 }

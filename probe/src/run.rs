@@ -97,7 +97,7 @@ impl Features {
             .collect();
         for ((c, h), a) in phase2.iter().zip(answers2) {
             let row = helpers.iter_mut().find(|r| r.context == *c).expect("row");
-            row.answers.insert(h.name(), a);
+            row.answers.insert(h.name().to_string(), a);
         }
         Report {
             schema_version: SCHEMA_VERSION,
@@ -122,7 +122,7 @@ impl Features {
             kernel_helpers: Helper::all()
                 .map(|h| KernelHelper {
                     id: h.id(),
-                    name: h.name(),
+                    name: h.name().to_string(),
                     since: h.since(),
                     answer: first[&FeatureKey::Helper(h, None)].clone(),
                 })
