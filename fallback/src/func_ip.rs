@@ -1,12 +1,12 @@
 //! The first need: "which function am I in?" inside an fentry/fexit program attached to a
 //! BPF program (pwru's `--filter-trace-tc`).
 //!
-//! - [`FuncIpStrategy::Helper`]: `bpf_get_func_ip(ctx)`, only when the probe layer says it
+//! - [`FuncIpPlan::Helper`]: `bpf_get_func_ip(ctx)`, only when the probe layer says it
 //!   is callable *in that context* — fentry on a BPF program, 5.18. On 5.15–5.17 the helper
 //!   exists and fentry on a kernel function may call it, but fentry on a BPF program is
 //!   verified as the target's type and refused; checking that the helper exists (the BTF
 //!   enum, as pwru did) is not enough.
-//! - [`FuncIpStrategy::RewriteConstant`]: resolve the target's address in user space
+//! - [`FuncIpPlan::RewriteConstant`]: resolve the target's address in user space
 //!   (jited_ksyms, then kallsyms) and inject it as a read-only constant before load.
 use std::{os::fd::BorrowedFd, path::Path};
 
@@ -16,15 +16,15 @@ use serde::Serialize;
 
 use crate::{
     prog_addr::{self, AddrError, AddrSource},
-    strategy::{self, Choice, Need, StrategyError},
+    strategy::{self, Choice, Need, StrategyError, runnable_if},
 };
 
 /// The need, for [`strategy::choose`].
 pub struct FuncIp;
 
-/// Which path, before the address is known.
+/// The strategy: which path, before any address is known.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum FuncIpKind {
+pub enum FuncIpStrategy {
     Helper,
     RewriteConstant,
 }
@@ -32,33 +32,25 @@ pub enum FuncIpKind {
 impl Need for FuncIp {
     const NAME: &'static str = "func_ip";
     const DESCRIPTION: &'static str = "the function IP inside fentry/fexit on a BPF program";
-    type Strategy = FuncIpKind;
-    fn candidates() -> &'static [FuncIpKind] {
-        &[FuncIpKind::Helper, FuncIpKind::RewriteConstant]
+    type Strategy = FuncIpStrategy;
+    fn candidates() -> &'static [FuncIpStrategy] {
+        &[FuncIpStrategy::Helper, FuncIpStrategy::RewriteConstant]
     }
-    fn name(s: FuncIpKind) -> &'static str {
+    fn name(s: FuncIpStrategy) -> &'static str {
         match s {
-            FuncIpKind::Helper => "helper",
-            FuncIpKind::RewriteConstant => "rewrite_constant",
+            FuncIpStrategy::Helper => "helper",
+            FuncIpStrategy::RewriteConstant => "rewrite_constant",
         }
     }
-    fn runnable(src: &dyn FeatureSource, s: FuncIpKind) -> Result<String, String> {
+    fn runnable(src: &dyn FeatureSource, s: FuncIpStrategy) -> Result<String, String> {
         match s {
-            FuncIpKind::Helper => {
+            FuncIpStrategy::Helper => {
                 let a = src.helper(AttachContext::FentryBpfProg, Helper::GET_FUNC_IP);
-                if a.is_supported() {
-                    Ok(format!(
-                        "bpf_get_func_ip is callable in fentry on a BPF program: {a}"
-                    ))
-                } else {
-                    Err(format!("bpf_get_func_ip in fentry on a BPF program: {a}"))
-                }
+                let why = format!("bpf_get_func_ip is callable in fentry on a BPF program: {a}");
+                runnable_if(a, "bpf_get_func_ip in fentry on a BPF program").map(|_| why)
             }
-            FuncIpKind::RewriteConstant => {
-                let a = src.misc(Misc::RodataFrozen);
-                if !a.is_supported() {
-                    return Err(format!("read-only frozen globals: {a}"));
-                }
+            FuncIpStrategy::RewriteConstant => {
+                runnable_if(src.misc(Misc::RodataFrozen), "read-only frozen globals")?;
                 // The address comes from jited_ksyms or kallsyms, both shown under the same
                 // rule (kptr_restrict, CAP_SYSLOG): a hidden one is no address at all.
                 let visible = src
@@ -74,19 +66,19 @@ impl Need for FuncIp {
     }
 }
 
-/// The chosen path, with the address when it is the constant rewrite.
+/// The resolved plan: the chosen path, with the address when it is the constant rewrite.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(tag = "strategy", rename_all = "snake_case")]
-pub enum FuncIpStrategy {
+pub enum FuncIpPlan {
     Helper,
     RewriteConstant { addr: u64, source: AddrSource },
 }
 
-impl std::fmt::Display for FuncIpStrategy {
+impl std::fmt::Display for FuncIpPlan {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            FuncIpStrategy::Helper => f.write_str("helper (bpf_get_func_ip)"),
-            FuncIpStrategy::RewriteConstant { addr, source } => {
+            FuncIpPlan::Helper => f.write_str("helper (bpf_get_func_ip)"),
+            FuncIpPlan::RewriteConstant { addr, source } => {
                 let source = match source {
                     AddrSource::JitedKsyms => "jited_ksyms",
                     AddrSource::Kallsyms => "kallsyms",
@@ -117,23 +109,23 @@ pub fn plan(
     target: BorrowedFd<'_>,
     kallsyms: &Path,
     force: Option<&str>,
-) -> Result<Choice<FuncIpStrategy>, FuncIpError> {
+) -> Result<Choice<FuncIpPlan>, FuncIpError> {
     let c = strategy::choose::<FuncIp>(src, force)?;
     let strategy = match c.strategy {
-        FuncIpKind::Helper => FuncIpStrategy::Helper,
-        FuncIpKind::RewriteConstant => {
+        FuncIpStrategy::Helper => FuncIpPlan::Helper,
+        FuncIpStrategy::RewriteConstant => {
             let a = prog_addr::resolve_fd(target, kallsyms)?;
-            FuncIpStrategy::RewriteConstant {
+            FuncIpPlan::RewriteConstant {
                 addr: a.addr,
                 source: a.source,
             }
         }
     };
     let why = match strategy {
-        FuncIpStrategy::RewriteConstant { addr, source } => {
+        FuncIpPlan::RewriteConstant { addr, source } => {
             format!("{}; target address {addr:#x} from {source:?}", c.why)
         }
-        FuncIpStrategy::Helper => c.why,
+        FuncIpPlan::Helper => c.why,
     };
     Ok(Choice {
         strategy,
@@ -153,14 +145,14 @@ impl FuncIpGlobals {
     /// # Errors
     /// [`FuncIpError::ZeroAddress`] for a rewrite to address 0 (prog_addr never returns
     /// one; a hand-built strategy might).
-    pub fn new(s: FuncIpStrategy) -> Result<Self, FuncIpError> {
+    pub fn new(s: FuncIpPlan) -> Result<Self, FuncIpError> {
         match s {
-            FuncIpStrategy::Helper => Ok(FuncIpGlobals {
+            FuncIpPlan::Helper => Ok(FuncIpGlobals {
                 use_helper: 1,
                 target_addr: 0,
             }),
-            FuncIpStrategy::RewriteConstant { addr: 0, .. } => Err(FuncIpError::ZeroAddress),
-            FuncIpStrategy::RewriteConstant { addr, .. } => Ok(FuncIpGlobals {
+            FuncIpPlan::RewriteConstant { addr: 0, .. } => Err(FuncIpError::ZeroAddress),
+            FuncIpPlan::RewriteConstant { addr, .. } => Ok(FuncIpGlobals {
                 use_helper: 0,
                 target_addr: addr,
             }),

@@ -19,8 +19,10 @@ pub mod prog_addr;
 pub mod strategy;
 pub mod tracer;
 
+use func_ip::FuncIp;
 use probe::{FeatureSource, Report};
 use serde::Serialize;
+use strategy::Need;
 
 /// The report binary's full output: the probe report plus the strategy choices.
 #[derive(Serialize)]
@@ -30,10 +32,31 @@ pub struct FullReport {
     pub strategies: Vec<strategy::NeedReport>,
 }
 
+/// The names of every need this crate knows (the registry lives here, above the needs,
+/// so `strategy` depends on no need).
+pub fn need_names() -> [&'static str; 4] {
+    [
+        FuncIp::NAME,
+        needs::EventOutput::NAME,
+        needs::KernelRead::NAME,
+        needs::ManyKprobes::NAME,
+    ]
+}
+
+/// Every need this crate knows, as the report shows it.
+pub fn all_needs(src: &dyn FeatureSource) -> Vec<strategy::NeedReport> {
+    vec![
+        strategy::report::<FuncIp>(src),
+        strategy::report::<needs::EventOutput>(src),
+        strategy::report::<needs::KernelRead>(src),
+        strategy::report::<needs::ManyKprobes>(src),
+    ]
+}
+
 impl FullReport {
     pub fn new(report: Report, features: &dyn FeatureSource) -> Self {
         FullReport {
-            strategies: strategy::all(features),
+            strategies: all_needs(features),
             report,
         }
     }

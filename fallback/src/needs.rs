@@ -2,15 +2,7 @@
 //! strategies, best first, and the probe answer that decides each.
 use probe::{AttachContext, FeatureSource, Helper, MapType, Misc, ProgramType};
 
-use crate::strategy::Need;
-
-fn answer_is(a: probe::Answer, what: &str) -> Result<String, String> {
-    if a.is_supported() {
-        Ok(format!("{what}: {a}"))
-    } else {
-        Err(format!("{what}: {a}"))
-    }
-}
+use crate::strategy::{Need, runnable_if as answer_is};
 
 /// Getting events to user space: the ring buffer (5.8) or the per-CPU perf buffer.
 pub struct EventOutput;

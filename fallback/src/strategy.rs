@@ -68,7 +68,7 @@ pub fn check_env() -> Result<(), StrategyError> {
         item: v.to_string_lossy().into_owned(),
         why: "not UTF-8".into(),
     })?;
-    let needs = need_names();
+    let needs = crate::need_names();
     for item in value.split(',').filter(|i| !i.trim().is_empty()) {
         let bad = |why: String| StrategyError::BadEnv {
             item: item.chars().take(128).collect(),
@@ -212,22 +212,12 @@ pub fn report<N: Need>(src: &dyn FeatureSource) -> NeedReport {
     }
 }
 
-/// The names of every need this crate knows.
-pub fn need_names() -> [&'static str; 4] {
-    [
-        crate::func_ip::FuncIp::NAME,
-        crate::needs::EventOutput::NAME,
-        crate::needs::KernelRead::NAME,
-        crate::needs::ManyKprobes::NAME,
-    ]
-}
-
-/// Every need this crate knows, for the report.
-pub fn all(src: &dyn FeatureSource) -> Vec<NeedReport> {
-    vec![
-        report::<crate::func_ip::FuncIp>(src),
-        report::<crate::needs::EventOutput>(src),
-        report::<crate::needs::KernelRead>(src),
-        report::<crate::needs::ManyKprobes>(src),
-    ]
+/// `Ok(why)` when the answer says supported, else `Err(why not)`: the rule of every
+/// strategy that needs one feature.
+pub fn runnable_if(a: probe::Answer, what: &str) -> Result<String, String> {
+    if a.is_supported() {
+        Ok(format!("{what}: {a}"))
+    } else {
+        Err(format!("{what}: {a}"))
+    }
 }

@@ -18,7 +18,7 @@ use serde::Serialize;
 
 use crate::{
     attach::{self, AttachError, TraceKind, TracingLink},
-    func_ip::{self, FuncIpError, FuncIpGlobals, FuncIpStrategy},
+    func_ip::{self, FuncIpError, FuncIpGlobals, FuncIpPlan},
     prog_addr::{self, AddrError},
     strategy::Choice,
 };
@@ -108,7 +108,7 @@ fn drain(events: &mut RingBuf<MapData>) -> Vec<Event> {
 
 /// fentry (and fexit) on one BPF program, reporting its calls.
 pub struct Tracer {
-    pub choice: Choice<FuncIpStrategy>,
+    pub choice: Choice<FuncIpPlan>,
     pub target_id: u32,
     pub target_name: String,
     _links: Vec<TracingLink>,
@@ -204,7 +204,7 @@ fn describe(e: &(dyn std::error::Error + 'static)) -> String {
 
 /// Rewrites the globals for `strategy`, runs the object's `self_check` classifier once and
 /// returns what it reported: the injection checked without fentry.
-pub fn self_check(strategy: FuncIpStrategy) -> Result<Event, TracerError> {
+pub fn self_check(strategy: FuncIpPlan) -> Result<Event, TracerError> {
     let globals = FuncIpGlobals::new(strategy)?;
     let mut ebpf = load_object(&globals)?;
     run_packet(load_classifier(&mut ebpf, "self_check")?)?;

@@ -49,7 +49,7 @@ fn assumptions_decide_the_exit_code() {
 #[test]
 fn exit_code_matches_the_answer() {
     if let Some(why) = integration_free_skip() {
-        integration::skip("exit_code_matches_the_answer", &why);
+        probe::testing::skip("exit_code_matches_the_answer", &why);
         return;
     }
     let (code, out, _) = run(&["--json", "has", "prog-type", "socket_filter"]);
@@ -103,7 +103,7 @@ fn macros_and_text_render() {
 #[test]
 fn the_disk_cache_is_written_and_reused() {
     if !nix::unistd::geteuid().is_root() {
-        integration::skip(
+        probe::testing::skip(
             "the_disk_cache_is_written_and_reused",
             "the cache must be root-owned: not root",
         );
@@ -130,7 +130,7 @@ fn the_disk_cache_is_written_and_reused() {
 fn without_privileges_answers_are_inferred_and_say_so() {
     let setpriv = std::path::Path::new("/usr/bin/setpriv");
     if !nix::unistd::geteuid().is_root() || !setpriv.exists() {
-        integration::skip(
+        probe::testing::skip(
             "without_privileges_answers_are_inferred_and_say_so",
             "needs root and setpriv to drop to an unprivileged user",
         );
@@ -158,7 +158,7 @@ fn without_privileges_answers_are_inferred_and_say_so() {
         .sysctl("kernel.unprivileged_bpf_disabled")
         .unwrap_or(1);
     if unpriv == 0 {
-        integration::skip(
+        probe::testing::skip(
             "without_privileges_answers_are_inferred_and_say_so",
             "unprivileged BPF is enabled here",
         );
@@ -201,7 +201,7 @@ mod hostile_input {
     #[test]
     fn unwritable_output_exits_2() {
         let Ok(full) = std::fs::File::options().write(true).open("/dev/full") else {
-            integration::skip("unwritable_output_exits_2", "no /dev/full");
+            probe::testing::skip("unwritable_output_exits_2", "no /dev/full");
             return;
         };
         let st = bin()
@@ -246,7 +246,7 @@ mod hostile_input {
     #[test]
     fn a_transient_error_is_not_cached_for_the_boot() {
         let test = "a_transient_error_is_not_cached_for_the_boot";
-        if integration::need_bpf(test).is_none() {
+        if probe::testing::need_bpf(test).is_none() {
             return;
         }
         let dir = tempfile::tempdir().unwrap();
@@ -299,7 +299,7 @@ mod hostile_input {
     #[test]
     fn verify_without_privileges_names_the_refusal() {
         if !nix::unistd::geteuid().is_root() || !std::path::Path::new("/usr/bin/setpriv").exists() {
-            integration::skip(
+            probe::testing::skip(
                 "verify_without_privileges_names_the_refusal",
                 "needs root and setpriv to drop to an unprivileged user",
             );

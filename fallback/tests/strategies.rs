@@ -1,6 +1,6 @@
 //! Strategy choices against kernels described by their probe answers (no root needed).
 use fallback::{
-    func_ip::{FuncIp, FuncIpKind},
+    func_ip::{FuncIp, FuncIpStrategy},
     needs::{EventOutput, EventOutputStrategy, ManyKprobes, ManyKprobesStrategy},
     strategy::{StrategyError, choose},
 };
@@ -123,7 +123,7 @@ fn hidden_addresses_make_the_constant_rewrite_unrunnable() {
         None,
     )
     .unwrap();
-    assert_eq!(c.strategy, FuncIpKind::Helper);
+    assert_eq!(c.strategy, FuncIpStrategy::Helper);
     // kptr_restrict=1 without CAP_SYSLOG: hidden too, and the fix is the capability.
     let mut nobody = root_system(1);
     nobody.privileges = probe::kernel::Privileges::from_cap_eff(65534, 0);
@@ -141,14 +141,14 @@ fn hidden_addresses_make_the_constant_rewrite_unrunnable() {
 #[test]
 fn func_ip_follows_the_attach_context_not_the_helpers_existence() {
     let c = choose::<FuncIp>(&Kernel::v5_10(), None).unwrap();
-    assert_eq!(c.strategy, FuncIpKind::RewriteConstant);
+    assert_eq!(c.strategy, FuncIpStrategy::RewriteConstant);
     assert!(c.why.contains("invalid func unknown#173"), "{}", c.why);
 
     // pwru's bug: the kernel knows the helper, yet this context refuses it.
     let k = Kernel::v5_15();
     assert!(k.kernel_has_helper(Helper::GET_FUNC_IP).is_supported());
     let c = choose::<FuncIp>(&k, None).unwrap();
-    assert_eq!(c.strategy, FuncIpKind::RewriteConstant);
+    assert_eq!(c.strategy, FuncIpStrategy::RewriteConstant);
     assert!(
         c.why.contains("not supported for program type 3"),
         "{}",
@@ -156,20 +156,20 @@ fn func_ip_follows_the_attach_context_not_the_helpers_existence() {
     );
 
     let c = choose::<FuncIp>(&Kernel::v6_1(), None).unwrap();
-    assert_eq!(c.strategy, FuncIpKind::Helper);
+    assert_eq!(c.strategy, FuncIpStrategy::Helper);
     assert!(!c.forced);
 
     // Unknown (EPERM) is not a reason to use the helper.
     assert_eq!(
         choose::<FuncIp>(&Kernel::eperm(), None).unwrap().strategy,
-        FuncIpKind::RewriteConstant
+        FuncIpStrategy::RewriteConstant
     );
 }
 
 #[test]
 fn forcing_a_strategy() {
     let c = choose::<FuncIp>(&Kernel::v6_1(), Some("rewrite_constant")).unwrap();
-    assert_eq!(c.strategy, FuncIpKind::RewriteConstant);
+    assert_eq!(c.strategy, FuncIpStrategy::RewriteConstant);
     assert!(c.forced && c.why.starts_with("forced (API)"));
     match choose::<FuncIp>(&Kernel::v5_10(), Some("helper")) {
         Err(StrategyError::ForcedNotRunnable { strategy, why, .. }) => {
@@ -217,7 +217,7 @@ fn a_recorded_report_replays_as_a_kernel() {
     // Profiles recorded on real kernels by the VM matrix, when present.
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../integration/profiles");
     let Ok(entries) = std::fs::read_dir(&dir) else {
-        integration::skip(
+        probe::testing::skip(
             "a_recorded_report_replays_as_a_kernel",
             &format!(
                 "no recorded profiles in {} (the VM matrix writes them)",
@@ -241,9 +241,9 @@ fn a_recorded_report_replays_as_a_kernel() {
         let fentry = report.misc(Misc::FentryBpfProg);
         if fentry.is_supported() {
             let want = if r.at_least(5, 18) {
-                FuncIpKind::Helper
+                FuncIpStrategy::Helper
             } else {
-                FuncIpKind::RewriteConstant
+                FuncIpStrategy::RewriteConstant
             };
             assert_eq!(c.unwrap().strategy, want, "{}", r.raw);
         }

@@ -41,7 +41,7 @@ while read -r series kver dir; do
 done < "$cache/kernels.list"
 
 cargo build --release -q --bin bpf-features
-cargo build --release -q --examples -p bpf-features-ebpf
+cargo build --release -q --examples -p bpf-features
 cargo build --release -q -p bpf-features-integration --bin matrix-report
 cargo test --release --no-run -q -p bpf-features-integration --message-format=json 2>/dev/null \
   | python3 -c 'import json,sys

@@ -1,59 +1,10 @@
 //! Shared helpers of the tests that need a real kernel: visible skips, leak accounting.
 #![deny(unsafe_code)]
-use std::{fs, io::Write, path::PathBuf};
+use std::fs;
 
 pub mod conditions;
 
-/// Where skipped tests are recorded; `scripts/test.sh` prints this file at the end, so a
-/// skip is never silent.
-pub fn skip_log() -> PathBuf {
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target"));
-    target.join("skipped-tests.txt")
-}
-
-/// Records and prints that `test` was skipped, and why.
-pub fn skip(test: &str, reason: &str) {
-    let line = format!("SKIPPED {test}: {reason}");
-    eprintln!("{line}");
-    if let Ok(mut f) = fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(skip_log())
-    {
-        let _ = writeln!(f, "{line}");
-    }
-}
-
-/// Why BPF programs cannot be loaded by this test process, if they cannot.
-pub fn bpf_unavailable() -> Option<String> {
-    let sys = probe::SystemInfo::read();
-    if let Some(why) = sys.why_probing_is_impossible() {
-        return Some(why);
-    }
-    let insns = probe::insn::return_zero();
-    let load = probe::sys::ProgLoad::new(probe::ProgramType::SOCKET_FILTER.0, &insns);
-    match probe::sys::prog_load(&load, None) {
-        Ok(_) => None,
-        Err(e) => Some(format!(
-            "a minimal socket_filter does not load: {}",
-            e.errno
-        )),
-    }
-}
-
-/// Skips the calling test (by name) when BPF is unavailable. Use as
-/// `let Some(_) = integration::need_bpf("name") else { return };`
-pub fn need_bpf(test: &str) -> Option<()> {
-    match bpf_unavailable() {
-        Some(why) => {
-            skip(test, &why);
-            None
-        }
-        None => Some(()),
-    }
-}
+pub use probe::testing::{bpf_unavailable, need_bpf, skip, skip_log};
 
 /// Skips the calling test (by name) unless BPF loads and fentry on a BPF program is
 /// supported here; returns the kernel's features otherwise.

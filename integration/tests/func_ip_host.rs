@@ -3,7 +3,7 @@
 use std::{os::fd::AsFd, path::Path};
 
 use fallback::{
-    func_ip::FuncIpStrategy,
+    func_ip::FuncIpPlan,
     prog_addr::{self, AddrSource},
     strategy::choose,
     tracer::{self, ThrowawayTarget, Tracer, TracerOptions},
@@ -85,7 +85,7 @@ fn rewritten_constants_reach_the_program() {
     };
     let t = ThrowawayTarget::load().unwrap();
     let a = prog_addr::resolve_fd(t.fd.as_fd(), Path::new(KALLSYMS)).unwrap();
-    let e = tracer::self_check(FuncIpStrategy::RewriteConstant {
+    let e = tracer::self_check(FuncIpPlan::RewriteConstant {
         addr: a.addr,
         source: a.source,
     })
@@ -94,7 +94,7 @@ fn rewritten_constants_reach_the_program() {
     assert_eq!(e.ip, a.addr, "override_global did not reach .rodata");
     assert!(!e.used_helper);
     assert_eq!(e.skb_len, 64, "skb->len of the test packet");
-    let e = tracer::self_check(FuncIpStrategy::Helper).unwrap();
+    let e = tracer::self_check(FuncIpPlan::Helper).unwrap();
     assert!(e.used_helper);
     assert_eq!(e.ip, 0);
 }
@@ -114,9 +114,9 @@ fn fentry_on_tc_reports_the_target_address() {
     assert_eq!(
         chosen.strategy,
         if helper_ok {
-            fallback::func_ip::FuncIpKind::Helper
+            fallback::func_ip::FuncIpStrategy::Helper
         } else {
-            fallback::func_ip::FuncIpKind::RewriteConstant
+            fallback::func_ip::FuncIpStrategy::RewriteConstant
         },
         "on {}: {}",
         release.raw,

@@ -34,6 +34,7 @@ pub mod run;
 pub mod source;
 pub mod support;
 pub mod sys;
+pub mod testing;
 
 pub use assume::{ASSUME_ENV, Assumption, parse_assumptions};
 pub use features::{Features, Options};

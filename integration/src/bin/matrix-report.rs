@@ -198,13 +198,18 @@ fn check(k: &Kernel) -> Vec<String> {
     bad
 }
 
+/// Checks the matrix's per-kernel results and writes matrix.json and matrix.md.
+#[derive(clap::Parser)]
+struct Args {
+    /// The directory with one subdirectory per kernel (matrix/run.sh's results).
+    results: std::path::PathBuf,
+    /// Where matrix.json and matrix.md go.
+    out: std::path::PathBuf,
+}
+
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().collect();
-    let (Some(results), Some(out)) = (args.get(1), args.get(2)) else {
-        eprintln!("usage: matrix-report <results-dir> <out-dir>");
-        return ExitCode::from(2);
-    };
-    let results = Path::new(results);
+    let args: Args = clap::Parser::parse();
+    let results = args.results.as_path();
     let mut kernels = Vec::new();
     let mut problems = Vec::new();
     let mut dirs: Vec<_> = fs::read_dir(results)
@@ -314,7 +319,7 @@ fn main() -> ExitCode {
         "rows": order.iter().map(|r| json!({"feature": r, "values": by_row[r]})).collect::<Vec<_>>(),
         "problems": problems,
     });
-    let out = Path::new(out);
+    let out = args.out.as_path();
     if let Err(e) = fs::write(out.join("matrix.md"), &md).and_then(|()| {
         fs::write(
             out.join("matrix.json"),

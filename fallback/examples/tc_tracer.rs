@@ -7,31 +7,26 @@ use std::{os::fd::AsFd, time::Duration};
 use fallback::tracer::{Tracer, TracerOptions};
 use probe::{Features, ProgramType};
 
+/// Trace tc (sched_cls) programs with fentry/fexit, one line per call.
+#[derive(clap::Parser)]
+struct Args {
+    /// Trace only the program with this id (default: every tc program).
+    #[arg(long)]
+    id: Option<u32>,
+    /// Force a func_ip strategy instead of the one the kernel's answers pick.
+    #[arg(long, value_name = "helper|rewrite_constant")]
+    strategy: Option<String>,
+    /// Stop after this many events.
+    #[arg(long, default_value_t = u64::MAX)]
+    count: u64,
+}
+
 fn main() {
-    let mut args = std::env::args().skip(1);
-    let (mut id, mut force, mut count) = (None, None, u64::MAX);
-    while let Some(a) = args.next() {
-        let mut value = || {
-            args.next()
-                .unwrap_or_else(|| fail(&format!("{a} needs a value")))
-        };
-        match a.as_str() {
-            "--id" => {
-                id = Some(
-                    value()
-                        .parse::<u32>()
-                        .unwrap_or_else(|e| fail(&format!("--id: {e}"))),
-                )
-            }
-            "--strategy" => force = Some(value()),
-            "--count" => {
-                count = value()
-                    .parse()
-                    .unwrap_or_else(|e| fail(&format!("--count: {e}")))
-            }
-            _ => fail(&format!("unknown argument {a}")),
-        }
-    }
+    let Args {
+        id,
+        strategy: force,
+        count,
+    } = clap::Parser::parse();
     let ids = match id {
         Some(id) => vec![id],
         None => probe::sys::object_ids(probe::sys::ObjKind::Prog)

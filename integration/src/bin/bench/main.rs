@@ -1,12 +1,14 @@
 //! bench: how fast probing and address resolution are, measured side by side in one run
 //! against bpftool and the kernel's own floor. Prints every figure; `scripts/bench.sh`
 //! runs it. Needs root. `BENCH_RUNS` sets the repetitions of the big measurements (10).
+mod measure;
+
 use std::{
     fs,
     io::{self, BufReader, Read},
-    os::fd::{AsFd, OwnedFd},
+    os::fd::AsFd,
     path::Path,
-    process::{Command, Stdio},
+    process::Command,
     time::{Duration, Instant},
 };
 
@@ -16,170 +18,44 @@ use probe::{
     sys::{self, ProgLoad},
 };
 
-fn median(mut v: Vec<Duration>) -> Duration {
-    v.sort();
-    v[v.len() / 2]
+use measure::*;
+
+/// Prints every speed and memory figure beside its target.
+#[derive(clap::Parser)]
+struct Args {
+    /// Repetitions per figure.
+    #[arg(long, env = "BENCH_RUNS", default_value_t = 10)]
+    runs: usize,
+    #[command(subcommand)]
+    child: Option<Child>,
 }
 
-fn ms(d: Duration) -> String {
-    format!("{:.2} ms", d.as_secs_f64() * 1e3)
-}
-
-fn us(d: Duration) -> String {
-    format!("{:.1} µs", d.as_secs_f64() * 1e6)
-}
-
-struct Row {
-    what: String,
-    value: String,
-    target: String,
-    met: Option<bool>,
-}
-
-fn row(
-    rows: &mut Vec<Row>,
-    what: impl Into<String>,
-    value: impl Into<String>,
-    target: impl Into<String>,
-    met: Option<bool>,
-) {
-    let r = Row {
-        what: what.into(),
-        value: value.into(),
-        target: target.into(),
-        met,
-    };
-    println!("  {:<58} {:>16}   {}", r.what, r.value, r.target);
-    rows.push(r);
-}
-
-fn bpftool() -> Option<String> {
-    ["bpftool", "/usr/sbin/bpftool", "/sbin/bpftool"]
-        .into_iter()
-        .find(|b| {
-            Command::new(b)
-                .arg("version")
-                .output()
-                .is_ok_and(|o| o.status.success())
-        })
-        .map(str::to_string)
-}
-
-fn time_cmd(cmd: &str, args: &[&str]) -> Duration {
-    let t = Instant::now();
-    let st = Command::new(cmd)
-        .args(args)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status();
-    let d = t.elapsed();
-    assert!(st.is_ok_and(|s| s.success()), "{cmd} {args:?} failed");
-    d
-}
-
-/// Peak RSS (KiB) of a command, measured by a fresh child of ours (RUSAGE_CHILDREN is a
-/// maximum over all waited children, so each measurement gets its own process).
-fn peak_rss_kib(cmd: &[&str]) -> u64 {
-    let me = std::env::current_exe().expect("own path");
-    let out = Command::new(me)
-        .arg("rss")
-        .args(cmd)
-        .output()
-        .expect("rss child");
-    String::from_utf8_lossy(&out.stdout)
-        .trim()
-        .parse()
-        .unwrap_or(0)
-}
-
-fn rss_child(cmd: &[String]) {
-    let st = Command::new(&cmd[0])
-        .args(&cmd[1..])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status();
-    if !st.is_ok_and(|s| s.success()) {
-        eprintln!("bench: {cmd:?} failed");
-        std::process::exit(1);
-    }
-    let ru = nix::sys::resource::getrusage(nix::sys::resource::UsageWho::RUSAGE_CHILDREN)
-        .expect("getrusage");
-    println!("{}", ru.max_rss());
-}
-
-/// `n` distinct loaded classifiers (distinct instructions, so distinct tags, and names).
-fn load_programs(n: usize) -> Vec<(OwnedFd, Target)> {
-    (0..n)
-        .map(|i| {
-            let insns = [insn::mov64_imm(insn::R0, i as i32), insn::exit()];
-            let mut l = ProgLoad::new(ProgramType::SCHED_CLS.0, &insns);
-            let name = format!("bench_{i:03}");
-            l.name = &name;
-            let fd = sys::prog_load(&l, None).expect("load a classifier");
-            let info = sys::prog_info(fd.as_fd()).expect("prog info");
-            (
-                fd,
-                Target {
-                    tag: info.tag,
-                    name: Some(name),
-                },
-            )
-        })
-        .collect()
-}
-
-fn kallsyms_child() {
-    let progs = load_programs(100);
-    let targets: Vec<Target> = progs.iter().map(|(_, t)| t.clone()).collect();
-    let found = kallsyms::resolve_file("/proc/kallsyms", &targets).expect("resolve");
-    assert!(
-        found.values().all(|v| v.len() == 1),
-        "not every program resolved"
-    );
-}
-
-fn floor_loads(n: usize, load: &ProgLoad<'_>, with_log: bool) -> Duration {
-    let mut log = vec![0u8; 64 * 1024];
-    let t = Instant::now();
-    for _ in 0..n {
-        let _ = sys::prog_load(load, with_log.then_some(&mut log[..]));
-    }
-    t.elapsed() / n as u32
-}
-
-/// Pairs with any answer (bpftool answers every pair it probes yes or no).
-fn answered_pairs(r: &probe::Report) -> usize {
-    r.helpers.iter().map(|row| row.answers.len()).sum()
-}
-
-/// Pairs with a conclusive answer (unknown ones, such as EPERM rows, left out).
-fn count_pairs(r: &probe::Report) -> usize {
-    r.helpers
-        .iter()
-        .map(|row| {
-            row.answers
-                .values()
-                .filter(|a| a.support.as_bool().is_some())
-                .count()
-        })
-        .sum()
+/// The bench's own children (measured in a fresh process each).
+#[derive(clap::Subcommand)]
+enum Child {
+    /// Run a command and report its peak RSS.
+    #[command(hide = true)]
+    Rss {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true, required = true)]
+        cmd: Vec<String>,
+    },
+    /// Load and resolve programs through kallsyms, for the memory figure.
+    #[command(hide = true, name = "kallsyms-child")]
+    KallsymsChild,
 }
 
 fn main() {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    match args.first().map(String::as_str) {
-        Some("rss") => return rss_child(&args[1..]),
-        Some("kallsyms-child") => return kallsyms_child(),
-        _ => {}
+    let args: Args = clap::Parser::parse();
+    match args.child {
+        Some(Child::Rss { cmd }) => return rss_child(&cmd),
+        Some(Child::KallsymsChild) => return kallsyms_child(),
+        None => {}
     }
     if let Some(why) = integration::bpf_unavailable() {
         eprintln!("bench: BPF is not available here: {why}");
         std::process::exit(2);
     }
-    let runs: usize = std::env::var("BENCH_RUNS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(10);
+    let runs = args.runs;
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let ours_bin = root.join("target/release/bpf-features");
     let ours = ours_bin.to_str().expect("path");

@@ -1,0 +1,167 @@
+//! Building tiny BTF blobs: probes for BTF kinds, storage maps, `ext` and
+//! fentry-on-a-program need them (libbpf builds the same ones by hand in
+//! `libbpf_probes.c`/`features.c`).
+use aya_obj::generated::{
+    BTF_INT_SIGNED, BTF_KIND_DATASEC, BTF_KIND_DECL_TAG, BTF_KIND_ENUM64, BTF_KIND_FLOAT,
+    BTF_KIND_FUNC, BTF_KIND_FUNC_PROTO, BTF_KIND_INT, BTF_KIND_PTR, BTF_KIND_STRUCT,
+    BTF_KIND_TYPE_TAG, BTF_KIND_VAR,
+};
+
+use super::{BTF_MAGIC, HEADER_LEN};
+
+/// Builds a small raw BTF blob, one type at a time. Type ids start at 1, in call order.
+#[derive(Default)]
+pub struct BtfBuilder {
+    types: Vec<u8>,
+    strings: Vec<u8>,
+    next_id: u32,
+}
+
+fn info(kind: u32, vlen: u32, kind_flag: bool) -> u32 {
+    (kind << 24) | (vlen & 0xffff) | ((kind_flag as u32) << 31)
+}
+
+impl BtfBuilder {
+    pub fn new() -> Self {
+        BtfBuilder {
+            types: Vec::new(),
+            strings: vec![0],
+            next_id: 1,
+        }
+    }
+
+    /// Adds a string to the string section; returns its offset.
+    pub fn string(&mut self, s: &str) -> u32 {
+        if s.is_empty() {
+            return 0;
+        }
+        let off = self.strings.len() as u32;
+        self.strings.extend_from_slice(s.as_bytes());
+        self.strings.push(0);
+        off
+    }
+
+    fn words(&mut self, words: &[u32]) {
+        for w in words {
+            self.types.extend_from_slice(&w.to_ne_bytes());
+        }
+    }
+
+    fn push(&mut self, name: &str, info: u32, size_or_type: u32, extra: &[u32]) -> u32 {
+        let name = self.string(name);
+        self.words(&[name, info, size_or_type]);
+        self.words(extra);
+        let id = self.next_id;
+        self.next_id += 1;
+        id
+    }
+
+    /// A signed integer of `bytes` bytes.
+    pub fn int(&mut self, name: &str, bytes: u32) -> u32 {
+        self.push(
+            name,
+            info(BTF_KIND_INT, 0, false),
+            bytes,
+            &[(BTF_INT_SIGNED << 24) | (bytes * 8)],
+        )
+    }
+
+    pub fn ptr(&mut self, to: u32) -> u32 {
+        self.push("", info(BTF_KIND_PTR, 0, false), to, &[])
+    }
+
+    /// A struct with `(name, type, bit offset)` members.
+    pub fn struct_(&mut self, name: &str, size: u32, members: &[(&str, u32, u32)]) -> u32 {
+        let mut extra = Vec::new();
+        for (n, t, off) in members {
+            let n = self.string(n);
+            extra.extend_from_slice(&[n, *t, *off]);
+        }
+        self.push(
+            name,
+            info(BTF_KIND_STRUCT, members.len() as u32, false),
+            size,
+            &extra,
+        )
+    }
+
+    /// A function prototype with `(name, type)` parameters.
+    pub fn func_proto(&mut self, ret: u32, params: &[(&str, u32)]) -> u32 {
+        let mut extra = Vec::new();
+        for (n, t) in params {
+            let n = self.string(n);
+            extra.extend_from_slice(&[n, *t]);
+        }
+        self.push(
+            "",
+            info(BTF_KIND_FUNC_PROTO, params.len() as u32, false),
+            ret,
+            &extra,
+        )
+    }
+
+    /// A global function (linkage 1) of prototype `proto`.
+    pub fn func(&mut self, name: &str, proto: u32) -> u32 {
+        self.push(name, info(BTF_KIND_FUNC, 1, false), proto, &[])
+    }
+
+    /// A global variable (linkage 1).
+    pub fn var(&mut self, name: &str, ty: u32) -> u32 {
+        self.push(name, info(BTF_KIND_VAR, 0, false), ty, &[1])
+    }
+
+    /// A data section with `(var type, offset, size)` entries.
+    pub fn datasec(&mut self, name: &str, size: u32, vars: &[(u32, u32, u32)]) -> u32 {
+        let extra: Vec<u32> = vars.iter().flat_map(|(t, o, s)| [*t, *o, *s]).collect();
+        self.push(
+            name,
+            info(BTF_KIND_DATASEC, vars.len() as u32, false),
+            size,
+            &extra,
+        )
+    }
+
+    pub fn float(&mut self, name: &str, bytes: u32) -> u32 {
+        self.push(name, info(BTF_KIND_FLOAT, 0, false), bytes, &[])
+    }
+
+    /// A `decl_tag` on type `to` (component -1: the type itself).
+    pub fn decl_tag(&mut self, name: &str, to: u32) -> u32 {
+        self.push(name, info(BTF_KIND_DECL_TAG, 0, false), to, &[u32::MAX])
+    }
+
+    pub fn type_tag(&mut self, name: &str, to: u32) -> u32 {
+        self.push(name, info(BTF_KIND_TYPE_TAG, 0, false), to, &[])
+    }
+
+    /// A 64-bit enum with one member.
+    pub fn enum64(&mut self, name: &str, member: &str, value: u64) -> u32 {
+        let m = self.string(member);
+        self.push(
+            name,
+            info(BTF_KIND_ENUM64, 1, false),
+            8,
+            &[m, value as u32, (value >> 32) as u32],
+        )
+    }
+
+    /// The finished blob: header, types, strings.
+    pub fn build(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(HEADER_LEN + self.types.len() + self.strings.len());
+        out.extend_from_slice(&BTF_MAGIC.to_ne_bytes());
+        out.push(1); // version
+        out.push(0); // flags
+        for w in [
+            HEADER_LEN as u32,
+            0,
+            self.types.len() as u32,
+            self.types.len() as u32,
+            self.strings.len() as u32,
+        ] {
+            out.extend_from_slice(&w.to_ne_bytes());
+        }
+        out.extend_from_slice(&self.types);
+        out.extend_from_slice(&self.strings);
+        out
+    }
+}

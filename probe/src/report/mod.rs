@@ -1,0 +1,231 @@
+//! The full report: the serde model of every answer (the `--json` schema), its replay as a
+//! [`FeatureSource`] (a recorded kernel profile), and the plain-text and C-macro renderings.
+//! Each rendering is one walk over the same sections, like bpftool's printers.
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::{
+    kernel::SystemInfo,
+    misc::Misc,
+    names::{AttachContext, Helper, MapType, ProgramType, Since},
+    source::FeatureSource,
+    support::{Answer, Origin, Support},
+};
+
+/// Bumped on any incompatible change of the JSON below.
+pub const SCHEMA_VERSION: u32 = 1;
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Entry<T> {
+    pub name: T,
+    #[serde(skip_deserializing)]
+    pub since: Option<Since>,
+    pub answer: Answer,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct KernelHelper {
+    pub id: u32,
+    pub name: String,
+    #[serde(skip_deserializing)]
+    pub since: Option<Since>,
+    pub answer: Answer,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct HelperRow {
+    pub context: AttachContext,
+    /// Helper name → answer, for every helper the kernel knows.
+    pub answers: BTreeMap<String, Answer>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct MiscEntry {
+    pub name: Misc,
+    #[serde(skip_deserializing, default = "no_since")]
+    pub since: Since,
+    pub description: String,
+    pub answer: Answer,
+}
+
+/// Everything `bpf-features --json` prints (before the strategy layer adds its section).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Report {
+    #[serde(deserialize_with = "this_schema")]
+    pub schema_version: u32,
+    pub tool: String,
+    pub system: SystemInfo,
+    /// Set when answers were inferred from the kernel version: why probing was impossible.
+    pub inferred: Option<String>,
+    pub btf_error: Option<String>,
+    pub program_types: Vec<Entry<ProgramType>>,
+    pub map_types: Vec<Entry<MapType>>,
+    /// Layer (a): which helpers the kernel knows at all.
+    pub kernel_helpers: Vec<KernelHelper>,
+    /// Layer (b): which helpers each program type, in each attach context, may call.
+    pub helpers: Vec<HelperRow>,
+    pub misc: Vec<MiscEntry>,
+    /// Whether the noisy helpers were probed too.
+    pub full: bool,
+    pub threads: usize,
+    pub bpf_syscalls: u64,
+    pub seconds: f64,
+}
+
+/// A report of another schema would be misread field by field: refuse it whole.
+fn this_schema<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
+    let v = u32::deserialize(d)?;
+    if v != SCHEMA_VERSION {
+        return Err(serde::de::Error::custom(format!(
+            "schema_version {v}: this is bpf-features {}, which reads schema_version \
+             {SCHEMA_VERSION} only; record the report again with this version",
+            env!("CARGO_PKG_VERSION")
+        )));
+    }
+    Ok(v)
+}
+
+impl Report {
+    /// Every answer of the report, with what it answers.
+    pub fn answers(&self) -> impl Iterator<Item = (String, &Answer)> {
+        let types = self
+            .program_types
+            .iter()
+            .map(|e| (format!("prog_type {}", e.name), &e.answer));
+        let maps = self
+            .map_types
+            .iter()
+            .map(|e| (format!("map_type {}", e.name), &e.answer));
+        let kernel = self
+            .kernel_helpers
+            .iter()
+            .map(|k| (format!("helper {}", k.name), &k.answer));
+        let helpers = self.helpers.iter().flat_map(|r| {
+            r.answers
+                .iter()
+                .map(move |(h, a)| (format!("helper {h} in {}", r.context.name()), a))
+        });
+        let misc = self
+            .misc
+            .iter()
+            .map(|e| (format!("misc {}", e.name.name()), &e.answer));
+        types.chain(maps).chain(kernel).chain(helpers).chain(misc)
+    }
+
+    /// Answers left unknown by a resource limit of this process (fds, memory), which a
+    /// later run may not hit: `(errno name, how many, the fix)`.
+    pub fn starved(&self) -> Vec<(String, usize, &'static str)> {
+        let mut by: BTreeMap<i32, usize> = BTreeMap::new();
+        for (_, a) in self.answers() {
+            if let Support::Unknown {
+                evidence: Some(e), ..
+            } = &a.support
+                && let Some(n) = e.errno
+                && [libc::EMFILE, libc::ENFILE, libc::ENOMEM, libc::EAGAIN].contains(&n)
+            {
+                *by.entry(n).or_default() += 1;
+            }
+        }
+        by.into_iter()
+            .map(|(n, count)| {
+                let fix = match n {
+                    libc::EMFILE => "raise the open-file limit (`ulimit -n 1024`)",
+                    libc::ENFILE => "the system's file table is full: close files or raise fs.file-max",
+                    libc::ENOMEM => "raise the memory limits (`ulimit -v`, RLIMIT_MEMLOCK before 5.11, the cgroup's memory.max)",
+                    _ => "the kernel was busy: run again",
+                };
+                (crate::sys::Errno(n).name(), count, fix)
+            })
+            .collect()
+    }
+
+    /// A replayed answer: origin `recorded`, the original origin kept in the reason.
+    fn replayed(&self, a: &Answer) -> Answer {
+        let release = self
+            .system
+            .release
+            .as_ref()
+            .map_or("an unknown kernel", |r| r.raw.as_str());
+        let was = match a.origin {
+            Origin::Probed => "probed".to_string(),
+            Origin::Recorded => return a.clone(),
+            o => format!(
+                "{} there{}",
+                serde_json::to_value(o)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_string))
+                    .unwrap_or_default(),
+                a.origin_reason
+                    .as_deref()
+                    .map(|r| format!(": {r}"))
+                    .unwrap_or_default()
+            ),
+        };
+        Answer::with_origin(
+            a.support.clone(),
+            Origin::Recorded,
+            format!("recorded on {release} ({was})"),
+        )
+    }
+}
+
+fn missing(what: impl std::fmt::Display) -> Answer {
+    Answer::with_origin(
+        Support::unknown(format!("{what} is not in the recorded report"), None),
+        crate::support::Origin::Recorded,
+        "replayed report",
+    )
+}
+
+/// A recorded report answers like the kernel it was recorded on.
+impl FeatureSource for Report {
+    fn system(&self) -> &SystemInfo {
+        &self.system
+    }
+    fn program_type(&self, t: ProgramType) -> Answer {
+        self.program_types
+            .iter()
+            .find(|e| e.name == t)
+            .map_or_else(|| missing(t.name()), |e| self.replayed(&e.answer))
+    }
+    fn map_type(&self, t: MapType) -> Answer {
+        self.map_types
+            .iter()
+            .find(|e| e.name == t)
+            .map_or_else(|| missing(t.name()), |e| self.replayed(&e.answer))
+    }
+    fn helper(&self, ctx: AttachContext, h: Helper) -> Answer {
+        let known = self.kernel_has_helper(h);
+        if known.support.is_unsupported() {
+            return known;
+        }
+        self.helpers
+            .iter()
+            .find(|r| r.context == ctx)
+            .and_then(|r| r.answers.get(h.name()))
+            .map_or_else(
+                || missing(format!("{} in {}", h.name(), ctx.name())),
+                |a| self.replayed(a),
+            )
+    }
+    fn kernel_has_helper(&self, h: Helper) -> Answer {
+        self.kernel_helpers
+            .iter()
+            .find(|k| k.id == h.id())
+            .map_or_else(|| missing(h.name()), |k| self.replayed(&k.answer))
+    }
+    fn misc(&self, m: Misc) -> Answer {
+        self.misc.iter().find(|e| e.name == m).map_or_else(
+            || missing(m.name().to_string()),
+            |e| self.replayed(&e.answer),
+        )
+    }
+}
+
+mod render;
+pub use render::Style;
+
+fn no_since() -> Since {
+    Since::new(0, 0)
+}
