@@ -89,7 +89,7 @@ pub fn from_env() -> Result<Vec<Assumption>, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{misc::Misc, names::AttachContext, names::Helper};
+    use crate::names::{AttachContext, Helper, Misc};
 
     #[test]
     fn assumptions_parse_and_report_bad_input() {

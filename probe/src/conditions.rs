@@ -9,6 +9,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::names::Helper;
 
+/// How the reason of an answer that lockdown decided starts.
+pub const REFUSED_BY_LOCKDOWN: &str = "refused by lockdown=";
+
 /// The kernel lockdown levels (`security/lockdown`), ordered: each refuses everything the
 /// level below refuses.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]

@@ -94,3 +94,65 @@ pub fn return_zero() -> Vec<bpf_insn> {
 pub fn call_helper(helper_id: u32) -> Vec<bpf_insn> {
     vec![call(helper_id), mov64_imm(R0, 0), exit()]
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The 8 bytes the kernel reads, as `bpftool prog dump xlated` and the kernel's
+    /// `include/uapi/linux/bpf_common.h` encode them.
+    fn bytes(i: &bpf_insn) -> [u8; 8] {
+        let mut b = [0u8; 8];
+        b[0] = i.code;
+        b[1] = (i.src_reg() << 4) | i.dst_reg();
+        b[2..4].copy_from_slice(&i.off.to_le_bytes());
+        b[4..8].copy_from_slice(&i.imm.to_le_bytes());
+        b
+    }
+
+    #[test]
+    fn encodings_match_the_uapi() {
+        // r0 = 0: BPF_ALU64|BPF_MOV|BPF_K = 0xb7.
+        assert_eq!(bytes(&mov64_imm(R0, 0)), [0xb7, 0, 0, 0, 0, 0, 0, 0]);
+        // exit: BPF_JMP|BPF_EXIT = 0x95.
+        assert_eq!(bytes(&exit()), [0x95, 0, 0, 0, 0, 0, 0, 0]);
+        // call 173: BPF_JMP|BPF_CALL = 0x85, imm = the helper id.
+        assert_eq!(bytes(&call(173)), [0x85, 0, 0, 0, 173, 0, 0, 0]);
+        // r1 = r2: BPF_ALU64|BPF_MOV|BPF_X = 0xbf, src in the high nibble.
+        assert_eq!(bytes(&mov64_reg(R1, R2)), [0xbf, 0x21, 0, 0, 0, 0, 0, 0]);
+        // r0 = (s8) r0: the same opcode as a move, off = 8 (ISA v4).
+        assert_eq!(bytes(&movsx8_reg(R0, R0))[2], 8);
+        // if r0 != 0 goto -2: BPF_JMP|BPF_JNE|BPF_K = 0x55.
+        let j = jmp_imm(aya_obj::generated::BPF_JNE, R0, 0, -2);
+        assert_eq!(bytes(&j), [0x55, 0, 0xfe, 0xff, 0, 0, 0, 0]);
+    }
+
+    #[test]
+    fn wide_loads_take_two_slots() {
+        let [a, b] = ld_imm64(R1, 0, 0x1122_3344_5566_7788);
+        assert_eq!(a.code, 0x18);
+        assert_eq!(a.imm as u32, 0x5566_7788);
+        assert_eq!(b.imm as u32, 0x1122_3344);
+        assert_eq!(b.code, 0);
+        let [m, _] = ld_map_fd(R1, 7);
+        assert_eq!((m.src_reg(), m.imm), (BPF_PSEUDO_MAP_FD as u8, 7));
+        let [v, w] = ld_map_value(R1, 7, 16);
+        assert_eq!(
+            (v.src_reg(), v.imm, w.imm),
+            (BPF_PSEUDO_MAP_VALUE as u8, 7, 16)
+        );
+    }
+
+    #[test]
+    fn probe_programs() {
+        let r = return_zero();
+        assert_eq!(
+            r.iter().map(bytes).collect::<Vec<_>>(),
+            [bytes(&mov64_imm(R0, 0)), bytes(&exit())]
+        );
+        let c = call_helper(14);
+        assert_eq!(c.len(), 3);
+        assert_eq!(bytes(&c[0]), bytes(&call(14)));
+        assert_eq!(bytes(&c[2]), bytes(&exit()));
+    }
+}

@@ -4,10 +4,7 @@
 //! `helper:bpf_get_func_ip@kprobe` (may this context call it).
 use std::fmt;
 
-use crate::{
-    misc::Misc,
-    names::{AttachContext, Helper, MapType, ProgramType, UnknownName},
-};
+use crate::names::{AttachContext, Helper, MapType, Misc, ProgramType, UnknownName};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum FeatureKey {

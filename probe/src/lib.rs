@@ -40,7 +40,7 @@ pub use assume::{ASSUME_ENV, Assumption, parse_assumptions};
 pub use features::{Features, Options};
 pub use kernel::{KernelRelease, SystemInfo};
 pub use key::{AssumeError, FeatureKey};
-pub use misc::Misc;
+pub use names::Misc;
 pub use names::{AttachContext, Helper, MapType, ProgramType, Since, UnknownName};
 pub use report::Report;
 pub use source::FeatureSource;

@@ -6,93 +6,16 @@ use std::{ffi::CStr, os::fd::AsFd};
 use aya_obj::generated::{
     BPF_F_RDONLY_PROG, BPF_JLT, BPF_JNE, BPF_SUB, bpf_attach_type, bpf_map_type, bpf_prog_type,
 };
-use serde::{Deserialize, Serialize};
 
+pub use crate::names::Misc;
 use crate::{
     btf::BtfBuilder,
     helpers, insn,
-    names::{AttachContext, Helper, MapType, ProgramType, Since, UnknownName, closest},
+    names::{AttachContext, Helper, MapType, ProgramType},
     prober::{LoadSetup, Prober, load_and_classify, with_log},
     support::{Evidence, Scope, Support, classify_errno, classify_prog_load},
     sys::{self, Errno, LinkCreate, MapCreate, ProgLoad},
 };
-
-macro_rules! misc_features {
-    ($($variant:ident => $name:literal, $since:expr, $doc:literal;)*) => {
-        /// A miscellaneous feature.
-        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-        pub enum Misc { $(#[doc = $doc] $variant,)* }
-
-        impl Misc {
-            pub const ALL: &'static [Misc] = &[$(Misc::$variant,)*];
-            pub fn name(self) -> &'static str {
-                match self { $(Misc::$variant => $name,)* }
-            }
-            pub fn since(self) -> Since {
-                match self { $(Misc::$variant => $since,)* }
-            }
-            pub fn description(self) -> &'static str {
-                match self { $(Misc::$variant => $doc,)* }
-            }
-        }
-    };
-}
-
-misc_features! {
-    BoundedLoops => "bounded_loops", Since::new(5, 3), "the verifier accepts bounded loops (backward jumps)";
-    LargeInsnLimit => "large_insn_limit", Since::new(5, 2), "programs of up to 1M instructions";
-    IsaV2 => "isa_v2", Since::new(4, 14), "ISA v2: JLT/JLE/JSLT/JSLE jumps";
-    IsaV3 => "isa_v3", Since::new(5, 1), "ISA v3: 32-bit jumps (JMP32)";
-    IsaV4 => "isa_v4", Since::new(6, 6), "ISA v4: sign-extending moves and loads, bswap, gotol, sdiv";
-    Btf => "btf", Since::new(4, 18), "BTF can be loaded";
-    BtfFunc => "btf_func", Since::new(5, 0), "BTF kinds FUNC and FUNC_PROTO";
-    BtfDatasec => "btf_datasec", Since::new(5, 2), "BTF kinds VAR and DATASEC";
-    BtfFloat => "btf_float", Since::new(5, 13), "BTF kind FLOAT";
-    BtfDeclTag => "btf_decl_tag", Since::new(5, 16), "BTF kind DECL_TAG";
-    BtfTypeTag => "btf_type_tag", Since::new(5, 17), "BTF kind TYPE_TAG";
-    BtfEnum64 => "btf_enum64", Since::new(6, 0), "BTF kind ENUM64";
-    GlobalData => "global_data", Since::new(5, 2), "direct map-value access (global variables)";
-    RodataFrozen => "rodata_frozen", Since::new(5, 2), "read-only, frozen maps (const volatile .rodata rewritten before load)";
-    RingBuffer => "ringbuf", Since::new(5, 8), "BPF ring buffer maps";
-    BpfCookie => "bpf_cookie", Since::new(5, 15), "bpf_get_attach_cookie in kprobes";
-    LinkCgroup => "link_cgroup", Since::new(5, 7), "bpf_link for cgroup programs";
-    LinkPerfEvent => "link_perf_event", Since::new(5, 15), "bpf_link for kprobe/uprobe/tracepoint perf events";
-    LinkNetfilter => "link_netfilter", Since::new(6, 4), "bpf_link for netfilter programs";
-    LinkTcx => "link_tcx", Since::new(6, 6), "tcx: bpf_link for tc programs";
-    KprobeMulti => "kprobe_multi", Since::new(5, 18), "kprobe_multi links (many kprobes in one link)";
-    UprobeMulti => "uprobe_multi", Since::new(6, 6), "uprobe_multi links";
-    FentryBpfProg => "fentry_bpf_prog", Since::new(5, 5), "fentry/fexit attached to a BPF program (attach_prog_fd)";
-}
-
-impl std::str::FromStr for Misc {
-    type Err = UnknownName;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let n = s.trim().to_ascii_lowercase();
-        Misc::ALL
-            .iter()
-            .copied()
-            .find(|m| m.name() == n)
-            .ok_or_else(|| UnknownName {
-                what: "feature",
-                given: s.to_string(),
-                suggestion: closest(&n, Misc::ALL.iter().map(|m| m.name())),
-            })
-    }
-}
-
-impl Serialize for Misc {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(self.name())
-    }
-}
-
-impl<'de> Deserialize<'de> for Misc {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        String::deserialize(d)?
-            .parse()
-            .map_err(serde::de::Error::custom)
-    }
-}
 
 fn load_socket_filter(insns: &[aya_obj::generated::bpf_insn], what: &str) -> Support {
     let load = ProgLoad::new(ProgramType::SOCKET_FILTER.0, insns);

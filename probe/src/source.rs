@@ -3,8 +3,7 @@
 //! answers, so strategy code is testable without root.
 use crate::{
     kernel::{KernelRelease, SystemInfo},
-    misc::Misc,
-    names::{AttachContext, Helper, MapType, ProgramType},
+    names::{AttachContext, Helper, MapType, Misc, ProgramType},
     support::Answer,
 };
 

@@ -9,8 +9,7 @@ use crate::{
     conditions::{LockdownMode, lockdown_refuses},
     insn,
     key::FeatureKey,
-    misc::Misc,
-    names::{AttachContext, Helper, ProgramType},
+    names::{AttachContext, Helper, Misc, ProgramType},
     prober::{LoadSetup, Prober, load_and_classify},
     support::{Answer, Evidence, Scope, Support, classify_helper_load},
 };
@@ -146,8 +145,7 @@ pub const NOISY: &[Helper] = &[
     Helper::PROBE_WRITE_USER,
 ];
 
-/// How the reason of an answer that lockdown decided starts.
-pub const REFUSED_BY_LOCKDOWN: &str = "refused by lockdown=";
+pub use crate::conditions::REFUSED_BY_LOCKDOWN;
 
 /// The answer for a helper that the active lockdown level refuses, without loading it: the
 /// load would only write a `Lockdown: …` line to the kernel log and earn a verifier line

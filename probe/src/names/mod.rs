@@ -12,11 +12,13 @@ use serde::{Serialize, Serializer};
 mod contexts;
 mod helpers;
 mod map_types;
+mod misc;
 mod prog_types;
 
 pub use contexts::AttachContext;
 pub use helpers::{HELPER_ID_SINCE, HELPERS, Helper};
 pub use map_types::{MAP_TYPES, MapType, MapTypeDef};
+pub use misc::Misc;
 pub use prog_types::{PROG_TYPES, ProgTypeDef, ProgramType};
 
 /// A kernel release as major.minor: what `since` columns hold.

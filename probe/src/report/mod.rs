@@ -7,8 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::{
     kernel::SystemInfo,
-    misc::Misc,
-    names::{AttachContext, Helper, MapType, ProgramType, Since},
+    names::{AttachContext, Helper, MapType, Misc, ProgramType, Since},
     source::FeatureSource,
     support::{Answer, Origin, Support},
 };

@@ -219,7 +219,7 @@ impl Answer {
     pub fn is_policy_refusal(&self) -> bool {
         match &self.support {
             Support::Unknown { reason, evidence } => {
-                reason.starts_with(crate::helpers::REFUSED_BY_LOCKDOWN)
+                reason.starts_with(crate::conditions::REFUSED_BY_LOCKDOWN)
                     || evidence.as_ref().and_then(|e| e.errno) == Some(libc::EPERM)
             }
             _ => false,

@@ -151,3 +151,19 @@ fn answers_serialise_flat_and_round_trip() {
     assert!(a.cacheable());
     assert!(!Answer::probed(Support::unknown("x", None)).cacheable());
 }
+
+#[test]
+fn a_type_probe_refused_after_the_verifier_ran_is_unknown() {
+    // The verifier wrote a log, so it knows the type: a refused setup is no "not supported".
+    let e = err(libc::EINVAL, "attach_btf_id 0 is not a supported struct\n");
+    let s = classify_type_load(Err(&e), "p");
+    assert!(
+        s.is_unknown() && s.to_string().contains("refused the probe's setup"),
+        "{s}"
+    );
+    // No log: the kernel does not know the type.
+    assert!(classify_type_load(Err(&err(libc::EINVAL, "")), "p").is_unsupported());
+    assert!(classify_type_load(Ok(()), "p").is_supported());
+    // A feature probe's refusal with a log is the answer.
+    assert!(classify_prog_load(Err(&e), "p").is_unsupported());
+}
