@@ -116,7 +116,11 @@ impl ProgramType {
     }
     /// The UAPI enumerator name, as the kernel's BTF spells it.
     pub fn uapi_name(self) -> String {
-        format!("BPF_PROG_TYPE_{}", self.name().to_uppercase())
+        // The bindings' variant name is the enumerator's: the same source as map types'.
+        format!(
+            "{:?}",
+            self.def().map(|d| d.ty).unwrap_or(BPF_PROG_TYPE_UNSPEC)
+        )
     }
     pub fn all() -> impl Iterator<Item = Self> {
         PROG_TYPES.iter().map(|d| Self(d.ty as u32))
