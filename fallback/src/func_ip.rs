@@ -11,7 +11,7 @@
 use std::{os::fd::BorrowedFd, path::Path};
 
 use aya::EbpfLoader;
-use probe::{AttachContext, FeatureSource, Helper, Misc};
+use probe::{AttachContext, FeatureSource, Helper, Misc, ProgramType};
 use serde::Serialize;
 
 use crate::{
@@ -42,12 +42,31 @@ impl Need for FuncIp {
             FuncIpStrategy::RewriteConstant => "rewrite_constant",
         }
     }
+    /// The report's question: fentry on a tc program (pwru's case).
     fn runnable(src: &dyn FeatureSource, s: FuncIpStrategy) -> Result<String, String> {
+        FuncIp::runnable_in(src, s, AttachContext::FentryBpfProg)
+    }
+}
+
+impl FuncIp {
+    /// Whether `s` can run in fentry on a BPF program whose answers are `ctx`'s
+    /// ([`AttachContext::fentry_on`] the target's type): the verifier's answer can differ
+    /// between a tc and a kprobe target on the same kernel (5.15-5.17).
+    pub fn runnable_in(
+        src: &dyn FeatureSource,
+        s: FuncIpStrategy,
+        ctx: AttachContext,
+    ) -> Result<String, String> {
+        let on = if ctx == AttachContext::FentryKprobeProg {
+            "a kprobe BPF program"
+        } else {
+            "a BPF program"
+        };
         match s {
             FuncIpStrategy::Helper => {
-                let a = src.helper(AttachContext::FentryBpfProg, Helper::GET_FUNC_IP);
-                let why = format!("bpf_get_func_ip is callable in fentry on a BPF program: {a}");
-                runnable_if(a, "bpf_get_func_ip in fentry on a BPF program").map(|_| why)
+                let a = src.helper(ctx, Helper::GET_FUNC_IP);
+                let why = format!("bpf_get_func_ip is callable in fentry on {on}: {a}");
+                runnable_if(a, &format!("bpf_get_func_ip in fentry on {on}")).map(|_| why)
             }
             FuncIpStrategy::RewriteConstant => {
                 runnable_if(src.misc(Misc::RodataFrozen), "read-only frozen globals")?;
@@ -102,6 +121,17 @@ pub enum FuncIpError {
     ZeroAddress,
 }
 
+/// The strategy for fentry on a program of type `target`, from the answers of that
+/// context ([`AttachContext::fentry_on`]).
+pub fn choose_for(
+    src: &dyn FeatureSource,
+    target: ProgramType,
+    force: Option<&str>,
+) -> Result<Choice<FuncIpStrategy>, StrategyError> {
+    let ctx = AttachContext::fentry_on(target);
+    strategy::choose_by::<FuncIp>(force, |s| FuncIp::runnable_in(src, s, ctx))
+}
+
 /// Chooses the strategy for tracing `target`, resolving its address when needed.
 /// `force`: `Some("helper")` or `Some("rewrite_constant")` (else `BPF_FEATURES_STRATEGY`).
 pub fn plan(
@@ -110,7 +140,9 @@ pub fn plan(
     kallsyms: &Path,
     force: Option<&str>,
 ) -> Result<Choice<FuncIpPlan>, FuncIpError> {
-    let c = strategy::choose::<FuncIp>(src, force)?;
+    // The answers that hold are those of fentry on a program of the target's type.
+    let info = probe::sys::prog_info(target).map_err(AddrError::Info)?;
+    let c = choose_for(src, ProgramType(info.prog_type), force)?;
     let strategy = match c.strategy {
         FuncIpStrategy::Helper => FuncIpPlan::Helper,
         FuncIpStrategy::RewriteConstant => {

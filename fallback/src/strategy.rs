@@ -131,8 +131,17 @@ pub fn choose<N: Need>(
     src: &dyn FeatureSource,
     force: Option<&str>,
 ) -> Result<Choice<N::Strategy>, StrategyError> {
+    choose_by::<N>(force, |s| N::runnable(src, s))
+}
+
+/// [`choose`] with another rule for what can run (a need whose answers depend on more than
+/// the kernel, such as the type of the program it traces).
+pub fn choose_by<N: Need>(
+    force: Option<&str>,
+    runnable: impl Fn(N::Strategy) -> Result<String, String>,
+) -> Result<Choice<N::Strategy>, StrategyError> {
     if let Some((s, source_of)) = forced::<N>(force)? {
-        return match N::runnable(src, s) {
+        return match runnable(s) {
             Ok(why) => Ok(Choice {
                 strategy: s,
                 why: format!("forced ({source_of}): {why}"),
@@ -148,7 +157,7 @@ pub fn choose<N: Need>(
     }
     let mut refused = Vec::new();
     for s in N::candidates() {
-        match N::runnable(src, *s) {
+        match runnable(*s) {
             Ok(why) => {
                 let why = if refused.is_empty() {
                     why

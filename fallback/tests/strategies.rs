@@ -101,6 +101,20 @@ impl FeatureSource for Kernel {
 }
 
 #[test]
+fn func_ip_follows_the_target_type() {
+    // 5.15-5.17: fentry on a kprobe program is verified as the kprobe, which may call
+    // bpf_get_func_ip; on a tc program it is refused (the modelled refusal).
+    use fallback::func_ip::choose_for;
+    let k = Kernel::v5_15();
+    let kprobe = choose_for(&k, ProgramType::KPROBE, None).unwrap();
+    assert_eq!(kprobe.strategy, FuncIpStrategy::Helper, "{}", kprobe.why);
+    assert!(kprobe.why.contains("kprobe BPF program"), "{}", kprobe.why);
+    let tc = choose_for(&k, ProgramType::SCHED_CLS, None).unwrap();
+    assert_eq!(tc.strategy, FuncIpStrategy::RewriteConstant, "{}", tc.why);
+    assert!(choose_for(&k, ProgramType::SCHED_CLS, Some("helper")).is_err());
+}
+
+#[test]
 fn hidden_addresses_make_the_constant_rewrite_unrunnable() {
     // kptr_restrict=2 hides addresses from root too: on 5.10 nothing can run, and the
     // reason names the sysctl (issue 8); where the helper runs, it is chosen.

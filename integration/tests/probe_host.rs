@@ -125,6 +125,44 @@ fn get_func_ip_by_attach_context() {
     }
 }
 
+/// The target's type is part of the question (issue 13): fentry on a kprobe program may
+/// call bpf_get_func_ip from 5.15 (verified as its kprobe target until 5.18, which may call
+/// it), on a tc program only from 5.18. On every kernel the two contexts load alike.
+#[test]
+fn get_func_ip_by_target_type() {
+    let test = "get_func_ip_by_target_type";
+    let Some(_) = integration::need_bpf(test) else {
+        return;
+    };
+    let f = features();
+    let r = release(&f);
+    let (tc, kprobe) = (f.misc(Misc::FentryBpfProg), f.misc(Misc::FentryKprobeProg));
+    if tc.support.is_unknown() || kprobe.support.is_unknown() {
+        integration::skip(
+            test,
+            &format!("fentry cannot be loaded here: {tc}; {kprobe}"),
+        );
+        return;
+    }
+    assert_eq!(
+        tc.support.as_bool(),
+        kprobe.support.as_bool(),
+        "{tc} / {kprobe}"
+    );
+    let on_kprobe = f.helper(AttachContext::FentryKprobeProg, Helper::GET_FUNC_IP);
+    let on_tc = f.helper(AttachContext::FentryBpfProg, Helper::GET_FUNC_IP);
+    assert_eq!(on_kprobe.is_supported(), r.at_least(5, 15), "{on_kprobe}");
+    if r.at_least(5, 18) || !r.at_least(5, 15) {
+        assert_eq!(
+            on_kprobe.is_supported(),
+            on_tc.is_supported(),
+            "{on_kprobe} / {on_tc}"
+        );
+    } else {
+        assert!(!on_tc.is_supported(), "{on_tc}");
+    }
+}
+
 #[test]
 fn helpers_past_the_kernels_btf_are_unsupported_everywhere() {
     let Some(_) = integration::need_bpf("helpers_past_the_kernels_btf") else {

@@ -36,6 +36,12 @@ pub const CONTEXT_SINCE: &[(Helper, AttachContext, Since)] = &[
         AttachContext::FentryBpfProg,
         Since::new(5, 18),
     ),
+    // 5.15-5.17 verify it as its kprobe target, which may call the helper (5.15).
+    (
+        Helper::GET_FUNC_IP,
+        AttachContext::FentryKprobeProg,
+        Since::new(5, 15),
+    ),
     (
         Helper::GET_ATTACH_COOKIE,
         AttachContext::KPROBE,

@@ -239,13 +239,14 @@ pub fn probe(p: &Prober<'_>, m: Misc) -> Support {
             &[libc::EBADF],
         )
         .explain_eopnotsupp("the kernel is built without CONFIG_UPROBES"),
-        Misc::FentryBpfProg => fentry_bpf_prog(p),
+        Misc::FentryBpfProg => fentry_bpf_prog(p, AttachContext::FentryBpfProg),
+        Misc::FentryKprobeProg => fentry_bpf_prog(p, AttachContext::FentryKprobeProg),
     }
 }
 
 /// A tracing program loaded against a BPF program (attach_prog_fd).
-fn fentry_bpf_prog(p: &Prober<'_>) -> Support {
-    let setup: LoadSetup<'_> = match p.setup(AttachContext::FentryBpfProg) {
+fn fentry_bpf_prog(p: &Prober<'_>, ctx: AttachContext) -> Support {
+    let setup: LoadSetup<'_> = match p.setup(ctx) {
         Ok(s) => s,
         Err(s) => return s,
     };

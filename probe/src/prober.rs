@@ -30,8 +30,8 @@ thread_local! {
     static LOG: RefCell<Vec<u8>> = RefCell::new(vec![0; LOG_SIZE]);
 }
 
-/// A BPF program with BTF (a `sched_cls` returning 0, its function named `probe_target`)
-/// that fentry-on-a-program and `ext` probes attach to.
+/// A BPF program with BTF (returning 0, its function named `probe_target`) that
+/// fentry-on-a-program and `ext` probes attach to: a `sched_cls`, or a `kprobe`.
 pub struct TargetProg {
     pub fd: OwnedFd,
     /// The BTF id of `probe_target` in the program's own BTF.
@@ -39,11 +39,12 @@ pub struct TargetProg {
     _btf: OwnedFd,
 }
 
-/// The BTF both the target and `ext` probes use: `int probe_target(struct __sk_buff *ctx)`.
-fn target_btf() -> (Vec<u8>, u32) {
+/// The BTF both the target and `ext` probes use: `int probe_target(struct <ctx> *ctx)`, the
+/// context struct being the target type's (`__sk_buff`, `pt_regs`).
+fn target_btf(ctx: &str) -> (Vec<u8>, u32) {
     let mut b = BtfBuilder::new();
     let int = b.int("int", 4);
-    let skb = b.struct_("__sk_buff", 0, &[]);
+    let skb = b.struct_(ctx, 0, &[]);
     let ptr = b.ptr(skb);
     let proto = b.func_proto(int, &[("ctx", ptr)]);
     let func = b.func("probe_target", proto);
@@ -51,8 +52,8 @@ fn target_btf() -> (Vec<u8>, u32) {
 }
 
 /// A loaded BTF blob and the `func_info` that ties instruction 0 to its function.
-fn load_func_btf() -> Result<(OwnedFd, [bpf_func_info; 1], u32), Support> {
-    let (blob, func) = target_btf();
+fn load_func_btf(ctx: &str) -> Result<(OwnedFd, [bpf_func_info; 1], u32), Support> {
+    let (blob, func) = target_btf(ctx);
     let fd = sys::btf_load(&blob, None).map_err(|e| {
         let ev = Evidence::probe("BPF_BTF_LOAD of a one-function BTF").with_errno(e.errno);
         match e.errno.0 {
@@ -81,43 +82,57 @@ fn load_func_btf() -> Result<(OwnedFd, [bpf_func_info; 1], u32), Support> {
 #[derive(Default)]
 pub struct Fixtures {
     target: OnceLock<Result<TargetProg, Support>>,
+    kprobe_target: OnceLock<Result<TargetProg, Support>>,
 }
 
 impl Fixtures {
-    /// The shared target program, loaded once per run.
+    /// The shared tc target program, loaded once per run.
     pub fn target(&self) -> Result<&TargetProg, Support> {
         self.target
-            .get_or_init(|| {
-                let (btf, func_info, func_btf_id) = load_func_btf()?;
-                let insns = insn::return_zero();
-                let mut load = ProgLoad::new(ProgramType::SCHED_CLS.0, &insns);
-                load.prog_btf_fd = Some(btf.as_fd());
-                load.func_info = &func_info;
-                load.name = "probe_target";
-                let what = "BPF_PROG_LOAD sched_cls with BTF";
-                let fd = match load_and_classify(&load, what, &classify_prog_load) {
-                    (_, Some(fd)) => fd,
-                    (s, None) => {
-                        let evidence = match s {
-                            Support::Unsupported { evidence, .. } => Some(evidence),
-                            Support::Unknown { evidence, .. } => evidence,
-                            Support::Supported { .. } => None,
-                        };
-                        return Err(Support::unknown(
-                            "could not load the BPF program that fentry/ext probes attach to",
-                            evidence,
-                        ));
-                    }
-                };
-                Ok(TargetProg {
-                    fd,
-                    func_btf_id,
-                    _btf: btf,
-                })
-            })
+            .get_or_init(|| load_target(ProgramType::SCHED_CLS, "__sk_buff", 0))
             .as_ref()
             .map_err(Clone::clone)
     }
+
+    /// The shared kprobe target program, loaded once per run (`kern_version` for kernels
+    /// before 5.0, which check it).
+    pub fn kprobe_target(&self, kern_version: u32) -> Result<&TargetProg, Support> {
+        self.kprobe_target
+            .get_or_init(|| load_target(ProgramType::KPROBE, "pt_regs", kern_version))
+            .as_ref()
+            .map_err(Clone::clone)
+    }
+}
+
+fn load_target(t: ProgramType, ctx: &str, kern_version: u32) -> Result<TargetProg, Support> {
+    let (btf, func_info, func_btf_id) = load_func_btf(ctx)?;
+    let insns = insn::return_zero();
+    let mut load = ProgLoad::new(t.0, &insns);
+    load.prog_btf_fd = Some(btf.as_fd());
+    load.func_info = &func_info;
+    load.name = "probe_target";
+    load.kern_version = kern_version;
+    let what = format!("BPF_PROG_LOAD {t} with BTF");
+    let what = what.as_str();
+    let fd = match load_and_classify(&load, what, &classify_prog_load) {
+        (_, Some(fd)) => fd,
+        (s, None) => {
+            let evidence = match s {
+                Support::Unsupported { evidence, .. } => Some(evidence),
+                Support::Unknown { evidence, .. } => evidence,
+                Support::Supported { .. } => None,
+            };
+            return Err(Support::unknown(
+                "could not load the BPF program that fentry/ext probes attach to",
+                evidence,
+            ));
+        }
+    };
+    Ok(TargetProg {
+        fd,
+        func_btf_id,
+        _btf: btf,
+    })
 }
 
 /// Runs `f` with this thread's reusable verifier-log buffer.
@@ -244,6 +259,15 @@ impl<'a> Prober<'a> {
                 s.desc = format!("tracing (fexit on {name})");
                 s
             }
+            AttachContext::FentryKprobeProg => {
+                let kern_version = self.release.map_or(0, KernelRelease::version_code);
+                let target = self.fixtures.kprobe_target(kern_version)?;
+                let mut s = s.attach(bpf_attach_type::BPF_TRACE_FENTRY);
+                s.attach_btf_id = target.func_btf_id;
+                s.attach_prog = Some(target.fd.as_fd());
+                s.desc = "tracing (fentry on a kprobe BPF program, attach_prog_fd)".into();
+                s
+            }
             AttachContext::FentryBpfProg => {
                 let target = self.fixtures.target()?;
                 let mut s = s.attach(bpf_attach_type::BPF_TRACE_FENTRY);
@@ -293,7 +317,7 @@ impl<'a> Prober<'a> {
                 }
                 x if x == BPF_PROG_TYPE_EXT as u32 => {
                     let target = self.fixtures.target()?;
-                    let (btf, fi, _) = load_func_btf()?;
+                    let (btf, fi, _) = load_func_btf("__sk_buff")?;
                     let mut s = s;
                     s.attach_btf_id = target.func_btf_id;
                     s.attach_prog = Some(target.fd.as_fd());

@@ -90,6 +90,7 @@ fn rows(k: &Kernel) -> Vec<(String, String)> {
         AttachContext::KprobeMulti,
         AttachContext::FENTRY_KERNEL_FN,
         AttachContext::FentryBpfProg,
+        AttachContext::FentryKprobeProg,
     ] {
         out.push((
             format!("bpf_get_func_ip in {}", ctx.name()),

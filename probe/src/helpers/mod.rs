@@ -25,6 +25,7 @@ pub fn base_key(ctx: AttachContext) -> FeatureKey {
         AttachContext::FexitKernelFn => FeatureKey::ProgType(ProgramType::TRACING),
         AttachContext::KprobeMulti => FeatureKey::Misc(Misc::KprobeMulti),
         AttachContext::FentryBpfProg => FeatureKey::Misc(Misc::FentryBpfProg),
+        AttachContext::FentryKprobeProg => FeatureKey::Misc(Misc::FentryKprobeProg),
     }
 }
 

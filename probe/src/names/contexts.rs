@@ -17,8 +17,13 @@ pub enum AttachContext {
     KprobeMulti,
     /// tracing with `BPF_TRACE_FEXIT` on a kernel function.
     FexitKernelFn,
-    /// tracing with `BPF_TRACE_FENTRY` and `attach_prog_fd`: fentry on a BPF program.
+    /// tracing with `BPF_TRACE_FENTRY` and `attach_prog_fd` on a tc (sched_cls) program:
+    /// fentry on a BPF program, as pwru's `--filter-trace-tc` does.
     FentryBpfProg,
+    /// The same on a kprobe program. The target's type is part of the question: 5.15-5.17
+    /// verify such a program as its target's type (`resolve_prog_type`), so
+    /// `bpf_get_func_ip` is accepted on a kprobe target there and refused on a tc one.
+    FentryKprobeProg,
 }
 
 impl AttachContext {
@@ -29,11 +34,27 @@ impl AttachContext {
         match self {
             Self::Default(t) => t,
             Self::KprobeMulti => ProgramType::KPROBE,
-            Self::FexitKernelFn | Self::FentryBpfProg => ProgramType::TRACING,
+            Self::FexitKernelFn | Self::FentryBpfProg | Self::FentryKprobeProg => {
+                ProgramType::TRACING
+            }
         }
     }
     /// The extra contexts probed beside each program type's default.
-    pub const EXTRA: [Self; 3] = [Self::KprobeMulti, Self::FexitKernelFn, Self::FentryBpfProg];
+    pub const EXTRA: [Self; 4] = [
+        Self::KprobeMulti,
+        Self::FexitKernelFn,
+        Self::FentryBpfProg,
+        Self::FentryKprobeProg,
+    ];
+
+    /// fentry on a BPF program of `target`'s type: the context whose answers hold there.
+    pub fn fentry_on(target: ProgramType) -> Self {
+        if target == ProgramType::KPROBE {
+            Self::FentryKprobeProg
+        } else {
+            Self::FentryBpfProg
+        }
+    }
 
     /// The context's own name (`kprobe_multi`, `fentry_bpf_prog`), or `None` for a default.
     pub fn attach_name(self) -> Option<&'static str> {
@@ -43,6 +64,7 @@ impl AttachContext {
             Self::KprobeMulti => Some("kprobe_multi"),
             Self::FexitKernelFn => Some("fexit"),
             Self::FentryBpfProg => Some("fentry_bpf_prog"),
+            Self::FentryKprobeProg => Some("fentry_kprobe_prog"),
         }
     }
     /// `kprobe`, `kprobe/kprobe_multi`, `tracing/fentry_bpf_prog`: type, then context.
@@ -53,6 +75,7 @@ impl AttachContext {
             Self::KprobeMulti => "kprobe/kprobe_multi",
             Self::FexitKernelFn => "tracing/fexit",
             Self::FentryBpfProg => "tracing/fentry_bpf_prog",
+            Self::FentryKprobeProg => "tracing/fentry_kprobe_prog",
         }
     }
     /// Builds a context from a program type and an optional attach name.
@@ -62,6 +85,7 @@ impl AttachContext {
             ("fentry", Self::FENTRY_KERNEL_FN),
             ("fexit", Self::FexitKernelFn),
             ("fentry_bpf_prog", Self::FentryBpfProg),
+            ("fentry_kprobe_prog", Self::FentryKprobeProg),
         ];
         let Some(a) = attach else {
             return Ok(Self::Default(prog_type));
@@ -98,6 +122,7 @@ impl std::str::FromStr for AttachContext {
                 "kprobe_multi" => Ok(Self::KprobeMulti),
                 "fexit" => Ok(Self::FexitKernelFn),
                 "fentry_bpf_prog" => Ok(Self::FentryBpfProg),
+                "fentry_kprobe_prog" => Ok(Self::FentryKprobeProg),
                 _ => Ok(Self::Default(s.parse()?)),
             },
         }

@@ -50,6 +50,7 @@ misc_features! {
     KprobeMulti => "kprobe_multi", Since::new(5, 18), "kprobe_multi links (many kprobes in one link)";
     UprobeMulti => "uprobe_multi", Since::new(6, 6), "uprobe_multi links";
     FentryBpfProg => "fentry_bpf_prog", Since::new(5, 5), "fentry/fexit attached to a BPF program (attach_prog_fd)";
+    FentryKprobeProg => "fentry_kprobe_prog", Since::new(5, 5), "fentry/fexit attached to a kprobe BPF program";
 }
 
 impl std::str::FromStr for Misc {
