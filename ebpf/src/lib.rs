@@ -12,6 +12,47 @@ pub const TC_TARGET: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/tc_target
 /// The ELF object of src/bpf/func_ip.bpf.c.
 pub const FUNC_IP: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/func_ip.bpf.o"));
 
+/// The ELF object of src/bpf/kprobe_target.bpf.c: `k_tcp_connect` (kprobe on tcp_connect)
+/// tail-calls `k_handler` through the prog array `jumps`; both record their first argument
+/// in the array `seen` (slots 0 and 1).
+pub const KPROBE_TARGET: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/kprobe_target.bpf.o"));
+/// The ELF object of src/bpf/kprobe_tracer.bpf.c: fentry `regs_entry` and fexit `regs_exit`
+/// for a kprobe program, reporting the IP (globals `use_helper`, `target_addr`) and the
+/// traced call's first argument (globals `regs_di_off`, `read_directly`) through `events`.
+pub const KPROBE_TRACER: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/kprobe_tracer.bpf.o"));
+
+/// One record of the kprobe tracer's `events` (`struct event` in kprobe_tracer.bpf.c).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RegsEvent {
+    pub ip: u64,
+    pub retval: u64,
+    /// The `struct pt_regs *` the traced program got.
+    pub regs: u64,
+    /// `regs->di`: the traced kernel function's first argument.
+    pub arg: u64,
+    /// 0 entry, 1 exit.
+    pub kind: u32,
+    pub used_helper: bool,
+}
+
+impl RegsEvent {
+    pub const SIZE: usize = 40;
+
+    /// Decodes a ring-buffer record; `None` if it is too short.
+    pub fn parse(b: &[u8]) -> Option<RegsEvent> {
+        let u64_at = |o: usize| Some(u64::from_ne_bytes(b.get(o..o + 8)?.try_into().ok()?));
+        let u32_at = |o: usize| Some(u32::from_ne_bytes(b.get(o..o + 4)?.try_into().ok()?));
+        Some(RegsEvent {
+            ip: u64_at(0)?,
+            retval: u64_at(8)?,
+            regs: u64_at(16)?,
+            arg: u64_at(24)?,
+            kind: u32_at(32)?,
+            used_helper: u32_at(36)? != 0,
+        })
+    }
+}
+
 /// Kinds of [`Event`].
 pub const EVENT_ENTRY: u32 = 0;
 pub const EVENT_EXIT: u32 = 1;
@@ -54,7 +95,7 @@ mod tests {
 
     #[test]
     fn objects_are_bpf_elf() {
-        for o in [TC_TARGET, FUNC_IP] {
+        for o in [TC_TARGET, FUNC_IP, KPROBE_TARGET, KPROBE_TRACER] {
             assert_eq!(&o[..4], b"\x7fELF");
             assert_eq!(u16::from_le_bytes([o[18], o[19]]), 247, "EM_BPF");
         }

@@ -7,6 +7,7 @@ series=$1
 out=$MATRIX_OUT/$series
 mkdir -p "$out"
 mount -t bpf bpffs /sys/fs/bpf 2>/dev/null
+ip link set lo up 2>/dev/null
 mountpoint -q /sys/kernel/tracing || mount -t tracefs tracefs /sys/kernel/tracing 2>/dev/null
 uname -r > "$out/release"
 cut -d' ' -f1 /proc/uptime > "$out/uptime_start"

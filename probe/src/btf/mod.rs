@@ -62,7 +62,7 @@ pub const WANTED_ENUMS: &[&str] = &[
 ];
 
 /// Struct members whose byte offsets tracers inject as constants (instead of CO-RE).
-pub const WANTED_MEMBERS: &[(&str, &str)] = &[("sk_buff", "len")];
+pub const WANTED_MEMBERS: &[(&str, &str)] = &[("sk_buff", "len"), ("pt_regs", "di")];
 
 /// Kernel functions that probes use as attach targets. `bpf_fentry_test1` exists for
 /// exactly this purpose (net/bpf/test_run.c, 5.5); `bpf_lsm_bpf` is an LSM hook stub.

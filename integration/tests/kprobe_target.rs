@@ -1,0 +1,224 @@
+//! fentry/fexit on a kprobe program, end to end (issue 13): a kprobe on tcp_connect that
+//! tail-calls a handler through a prog array, traced with fentry and fexit under every
+//! func_ip strategy the kernel can run. A loopback TCP connect triggers it; the tracer must
+//! see the connection's `struct sock *` (as the kprobe itself saw it), the return value
+//! after the tail call, and the traced program's true address.
+use std::{
+    net::{TcpListener, TcpStream},
+    os::fd::{AsFd, BorrowedFd},
+    path::Path,
+};
+
+use aya::{
+    Ebpf, EbpfLoader,
+    maps::{Array, ProgramArray, RingBuf},
+    programs::KProbe,
+};
+use ebpf::RegsEvent;
+use fallback::{
+    attach::{AttachError, TraceKind, TracingLink, attach_to_prog},
+    func_ip::{FuncIp, FuncIpGlobals, FuncIpPlan, FuncIpStrategy},
+    prog_addr,
+};
+use probe::{AttachContext, FeatureSource, Misc};
+
+const KALLSYMS: &str = "/proc/kallsyms";
+
+/// The tracer object loaded for `plan`, attached to `func` (None: the main function) of
+/// `target`: fentry and fexit. Reads the argument directly where the verifier types it,
+/// else through bpf_probe_read_kernel (before 6.3/6.1.16 the argument is a plain number).
+fn trace(
+    plan: FuncIpPlan,
+    di_off: u32,
+    target: BorrowedFd<'_>,
+    fexit: bool,
+) -> (Ebpf, Vec<TracingLink>, bool) {
+    let g = FuncIpGlobals::new(plan).unwrap();
+    for read_directly in [1u8, 0] {
+        let btf = aya::Btf::from_sys_fs().ok();
+        let mut loader = EbpfLoader::new();
+        loader
+            .btf(btf.as_ref())
+            .override_global("use_helper", &g.use_helper, true)
+            .override_global("target_addr", &g.target_addr, true)
+            .override_global("regs_di_off", &di_off, true)
+            .override_global("read_directly", &read_directly, true);
+        let tracer = loader.load(ebpf::KPROBE_TRACER).unwrap();
+        let entry = attach_to_prog(
+            &tracer,
+            ebpf::KPROBE_TRACER,
+            "regs_entry",
+            TraceKind::Fentry,
+            target,
+            None,
+        );
+        match entry {
+            Ok(entry) => {
+                let mut links = vec![entry];
+                if fexit {
+                    links.push(
+                        attach_to_prog(
+                            &tracer,
+                            ebpf::KPROBE_TRACER,
+                            "regs_exit",
+                            TraceKind::Fexit,
+                            target,
+                            None,
+                        )
+                        .unwrap(),
+                    );
+                }
+                return (tracer, links, read_directly == 1);
+            }
+            // The argument is not typed as struct pt_regs on this kernel: read it through
+            // the helper instead.
+            Err(AttachError::Load { log, .. })
+                if read_directly == 1 && log.contains("invalid mem access") => {}
+            Err(e) => panic!("{plan}: {e}"),
+        }
+    }
+    unreachable!("the helper path loads or panics")
+}
+
+fn events(tracer: &mut Ebpf) -> Vec<RegsEvent> {
+    let mut rb = RingBuf::try_from(tracer.map_mut("events").unwrap()).unwrap();
+    let mut out = Vec::new();
+    while let Some(item) = rb.next() {
+        out.push(RegsEvent::parse(&item).unwrap());
+    }
+    out
+}
+
+fn connect_over_loopback() {
+    let l = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1 (is lo up?)");
+    let _c = TcpStream::connect(l.local_addr().unwrap()).expect("connect over loopback");
+}
+
+#[test]
+fn fentry_and_fexit_on_a_kprobe_program_that_tail_calls() {
+    let test = "fentry_and_fexit_on_a_kprobe_program_that_tail_calls";
+    let Some(f) = integration::need_fentry_on_bpf_prog(test) else {
+        return;
+    };
+    let on_kprobe = f.misc(Misc::FentryKprobeProg);
+    if !on_kprobe.is_supported() {
+        integration::skip(test, &format!("fentry on a kprobe program: {on_kprobe}"));
+        return;
+    }
+    let Some(di_off) = f.btf().and_then(|b| b.member_offset("pt_regs", "di")) else {
+        integration::skip(
+            test,
+            "the kernel's BTF has no struct pt_regs.di (not x86-64?)",
+        );
+        return;
+    };
+    let btf = aya::Btf::from_sys_fs().ok();
+    let mut target = EbpfLoader::new()
+        .btf(btf.as_ref())
+        .load(ebpf::KPROBE_TARGET)
+        .unwrap();
+    let handler: &mut KProbe = target.program_mut("k_handler").unwrap().try_into().unwrap();
+    handler.load().unwrap();
+    let handler_fd = handler.fd().unwrap().try_clone().unwrap();
+    let main: &mut KProbe = target
+        .program_mut("k_tcp_connect")
+        .unwrap()
+        .try_into()
+        .unwrap();
+    main.load().unwrap();
+    if let Err(e) = main.attach("tcp_connect", 0) {
+        integration::skip(
+            test,
+            &format!("a kprobe on tcp_connect cannot attach here: {e}"),
+        );
+        return;
+    }
+    let main_fd = main.fd().unwrap().try_clone().unwrap();
+    let mut jumps = ProgramArray::try_from(target.map_mut("jumps").unwrap()).unwrap();
+    jumps.set(0, &handler_fd, 0).unwrap();
+    let main_fd = main_fd.as_fd();
+    let true_addr = prog_addr::resolve_fd(main_fd, Path::new(KALLSYMS))
+        .unwrap()
+        .addr;
+
+    let mut ran = Vec::new();
+    for s in [FuncIpStrategy::Helper, FuncIpStrategy::RewriteConstant] {
+        if let Err(why) = FuncIp::runnable_in(&f, s, AttachContext::FentryKprobeProg) {
+            eprintln!("{test}: {s:?} cannot run here: {why}");
+            continue;
+        }
+        let plan = match s {
+            FuncIpStrategy::Helper => FuncIpPlan::Helper,
+            FuncIpStrategy::RewriteConstant => {
+                let a = prog_addr::resolve_fd(main_fd, Path::new(KALLSYMS)).unwrap();
+                FuncIpPlan::RewriteConstant {
+                    addr: a.addr,
+                    source: a.source,
+                }
+            }
+        };
+        let (mut tracer, links, direct) = trace(plan, di_off, main_fd, true);
+        connect_over_loopback();
+        let seen = Array::<_, u64>::try_from(target.map("seen").unwrap()).unwrap();
+        let (sock, handler_sock) = (seen.get(&0, 0).unwrap(), seen.get(&1, 0).unwrap());
+        assert_ne!(sock, 0, "the kprobe did not run");
+        assert_eq!(
+            handler_sock, sock,
+            "the tail call did not reach the handler"
+        );
+        let ev = events(&mut tracer);
+        let ours: Vec<&RegsEvent> = ev.iter().filter(|e| e.arg == sock).collect();
+        let entry = ours.iter().find(|e| e.kind == 0);
+        let exit = ours.iter().find(|e| e.kind == 1);
+        let (Some(entry), Some(exit)) = (entry, exit) else {
+            panic!("{plan}: no entry and exit event for sock {sock:#x}: {ev:?}");
+        };
+        for e in [entry, exit] {
+            assert_eq!(
+                e.ip, true_addr,
+                "{plan}: the function IP is not the target's"
+            );
+            assert_eq!(e.used_helper, s == FuncIpStrategy::Helper);
+            assert_ne!(e.regs, 0);
+        }
+        assert_eq!(
+            exit.retval, 0,
+            "{plan}: fexit saw no tail call (1 = the call failed)"
+        );
+        eprintln!(
+            "{test}: {plan}: sock {sock:#x}, ip {true_addr:#x}, argument read {}",
+            if direct {
+                "directly"
+            } else {
+                "through bpf_probe_read_kernel"
+            }
+        );
+        drop(links);
+        ran.push(s);
+    }
+    assert!(
+        !ran.is_empty(),
+        "no func_ip strategy could run on a kprobe target"
+    );
+
+    // The tail-call target too: fentry attaches to it; on x86-64 a tail call jumps past the
+    // trampoline's patch site, so entries by tail call are not seen (kernel behaviour, not
+    // ours): whatever is seen must be correct.
+    let handler_addr = prog_addr::resolve_fd(handler_fd.as_fd(), Path::new(KALLSYMS))
+        .unwrap()
+        .addr;
+    let plan = FuncIpPlan::RewriteConstant {
+        addr: handler_addr,
+        source: prog_addr::AddrSource::JitedKsyms,
+    };
+    let (mut tracer, _links, _) = trace(plan, di_off, handler_fd.as_fd(), false);
+    connect_over_loopback();
+    let ev = events(&mut tracer);
+    for e in &ev {
+        assert_eq!(e.ip, handler_addr);
+    }
+    eprintln!(
+        "{test}: fentry on the tail-call target saw {} entries by tail call",
+        ev.len()
+    );
+}
