@@ -1,7 +1,7 @@
 //! The strategy section of the report for each recorded matrix kernel, replayed: it must
 //! stay what it was when the goldens were written (before the restructuring of issue 9).
 //! `UPDATE_GOLDEN=1` rewrites them after a deliberate change.
-use std::{io::Read, path::PathBuf};
+use std::path::PathBuf;
 
 fn dir(rel: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(rel)
@@ -9,13 +9,8 @@ fn dir(rel: &str) -> PathBuf {
 
 #[test]
 fn recorded_reports_choose_as_before() {
-    for series in ["5.10", "6.1", "6.12"] {
-        let path = dir("../integration/profiles").join(format!("{series}.json.gz"));
-        let mut text = String::new();
-        flate2::read::GzDecoder::new(std::fs::File::open(&path).unwrap())
-            .read_to_string(&mut text)
-            .unwrap();
-        let report: probe::Report = serde_json::from_str(&text).unwrap();
+    for series in probe::testing::RECORDED_SERIES {
+        let report = probe::testing::recorded_profile(series).unwrap();
         let full = fallback::FullReport::new(report.clone(), &report);
         let v = serde_json::to_value(&full).unwrap();
         let actual = serde_json::to_string_pretty(&v["strategies"]).unwrap() + "\n";

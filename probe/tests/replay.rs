@@ -2,7 +2,7 @@
 //! C macros must stay byte for byte what they were when the goldens were written (before
 //! the probe layer's restructuring, issue 9). `UPDATE_GOLDEN=1` rewrites them after a
 //! deliberate change.
-use std::{io::Read, path::PathBuf};
+use std::path::PathBuf;
 
 use probe::{Report, report::Style};
 
@@ -12,18 +12,10 @@ fn dir(rel: &str) -> PathBuf {
 
 /// The recorded reports, by series.
 pub fn profiles() -> Vec<(String, Report)> {
-    let mut out = Vec::new();
-    for series in ["5.10", "6.1", "6.12"] {
-        let path = dir("../integration/profiles").join(format!("{series}.json.gz"));
-        let mut text = String::new();
-        flate2::read::GzDecoder::new(std::fs::File::open(&path).unwrap())
-            .read_to_string(&mut text)
-            .unwrap();
-        let r: Report =
-            serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-        out.push((series.to_string(), r));
-    }
-    out
+    probe::testing::RECORDED_SERIES
+        .iter()
+        .map(|s| (s.to_string(), probe::testing::recorded_profile(s).unwrap()))
+        .collect()
 }
 
 fn golden(name: &str, actual: &str) {
