@@ -396,3 +396,34 @@ mod hostile_input {
         assert!(err.len() < 1000, "{} bytes of error", err.len());
     }
 }
+
+/// `--profile`: a recorded kernel answers, nothing is loaded (issue 14's first step).
+#[test]
+fn a_recorded_profile_answers_for_its_kernel() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../integration/profiles");
+    let p510 = format!("{dir}/5.10.json.gz");
+    let p61 = format!("{dir}/6.1.json.gz");
+    let args = ["has", "helper", "bpf_get_func_ip", "--prog-type", "kprobe"];
+    let (code, out, _) = run(&[&["--profile", &p510][..], &args].concat());
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("recorded on 5.10.0"), "{out}");
+    let (code, out, _) = run(&[&["--profile", &p61][..], &args].concat());
+    assert_eq!(code, 0, "{out}");
+    let (code, out, err) = run(&["--profile", &p510, "--json"]);
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let func_ip = v["strategies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["need"] == "func_ip")
+        .unwrap();
+    assert_eq!(func_ip["chosen"], "rewrite_constant", "{func_ip}");
+    // Not a report, or a --verify that would need the recorded kernel: clear errors.
+    let (code, _, err) = run(&["--profile", "/etc/hostname", "has", "misc", "ringbuf"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("not a report"), "{err}");
+    let (code, _, err) = run(&["--profile", &p510, "--verify"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("--profile"), "{err}");
+}

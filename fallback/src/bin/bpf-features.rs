@@ -47,6 +47,11 @@ struct Cli {
     /// written at the end.
     #[arg(long, global = true, value_name = "PATH", num_args = 0..=1, require_equals = true, default_missing_value = probe::cache::DEFAULT_PATH)]
     cache: Option<std::path::PathBuf>,
+    /// Answer from a recorded report (`bpf-features --json` output, plain or .gz) instead of
+    /// this kernel: `has` questions and the report itself, every answer with origin
+    /// `recorded` (what will my tracer do on 5.10, without 5.10?).
+    #[arg(long, global = true, value_name = "REPORT.json")]
+    profile: Option<std::path::PathBuf>,
     /// Never colour the text report.
     #[arg(long, global = true)]
     no_color: bool,
@@ -104,7 +109,7 @@ fn options(cli: &Cli) -> Result<Options, String> {
     })
 }
 
-fn has(f: &Features, what: &What) -> Result<(String, probe::Answer), String> {
+fn has(f: &dyn FeatureSource, what: &What) -> Result<(String, probe::Answer), String> {
     Ok(match what {
         What::Helper {
             name,
@@ -208,6 +213,64 @@ fn verify(features: &Features, json: bool) -> ExitCode {
     }
 }
 
+/// Answers one `has` question and prints it. Exit 0 supported, 1 not supported, 2 unknown
+/// or error (`finish` false: what followed the answer, such as saving the cache, failed).
+fn ask(f: &dyn FeatureSource, what: &What, json: bool, finish: impl FnOnce() -> bool) -> ExitCode {
+    let (q, a) = match has(f, what) {
+        Ok(qa) => qa,
+        Err(e) => {
+            eprintln!("bpf-features: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let code = ExitCode::from(match (&a.support, finish()) {
+        (_, false) => 2,
+        (Support::Supported { .. }, _) => 0,
+        (Support::Unsupported { .. }, _) => 1,
+        (Support::Unknown { .. }, _) => 2,
+    });
+    if json {
+        let v = serde_json::json!({ "question": q, "answer": a });
+        emitted(&format!("{v}\n"), code)
+    } else {
+        emitted(&format!("{q}: {a}\n"), code)
+    }
+}
+
+/// `--profile`: every answer from a recorded report, nothing loaded.
+fn from_profile(cli: &Cli, path: &std::path::Path) -> ExitCode {
+    if cli.verify || cli.cache.is_some() {
+        eprintln!(
+            "bpf-features: --verify and --cache work on this kernel; --profile answers from a \
+             recorded one"
+        );
+        return ExitCode::from(2);
+    }
+    let report = match probe::Report::from_path(path) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("bpf-features: --profile {e}");
+            return ExitCode::from(2);
+        }
+    };
+    if let Some(Command::Has { what }) = &cli.command {
+        return ask(&report, what, cli.json, || true);
+    }
+    let full = fallback::FullReport::new(report.clone(), &report);
+    let text = if cli.json {
+        serde_json::to_string(&full)
+            .map(|s| s + "\n")
+            .unwrap_or_default()
+    } else if cli.macros {
+        full.report.to_macros()
+    } else {
+        full.to_text(Style {
+            color: !cli.no_color && std::io::stdout().is_terminal(),
+        })
+    };
+    emitted(&text, ExitCode::SUCCESS)
+}
+
 /// The main thread's stack is whatever `ulimit -s` left it; the report runs on a thread
 /// whose stack we choose, so a small limit cannot overflow it.
 const STACK: usize = 16 << 20;
@@ -239,6 +302,9 @@ fn run() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if let Some(path) = &cli.profile {
+        return from_profile(&cli, path);
+    }
     let features = Features::new(opts);
     if let Some(p) = features.cache_problem() {
         eprintln!("bpf-features: {p}");
@@ -253,26 +319,7 @@ fn run() -> ExitCode {
         }
     };
     if let Some(Command::Has { what }) = &cli.command {
-        return match has(&features, what) {
-            Ok((q, a)) => {
-                let code = ExitCode::from(match (&a.support, save_cache(&features)) {
-                    (_, false) => 2,
-                    (Support::Supported { .. }, _) => 0,
-                    (Support::Unsupported { .. }, _) => 1,
-                    (Support::Unknown { .. }, _) => 2,
-                });
-                if cli.json {
-                    let v = serde_json::json!({ "question": q, "answer": a });
-                    emitted(&format!("{v}\n"), code)
-                } else {
-                    emitted(&format!("{q}: {a}\n"), code)
-                }
-            }
-            Err(e) => {
-                eprintln!("bpf-features: {e}");
-                ExitCode::from(2)
-            }
-        };
+        return ask(&features, what, cli.json, || save_cache(&features));
     }
     if cli.verify {
         return verify(&features, cli.json);

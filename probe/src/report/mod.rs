@@ -86,6 +86,29 @@ fn this_schema<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u32, D::Error> 
 }
 
 impl Report {
+    /// A recorded report (`bpf-features --json` output, plain or gzip-compressed), refused
+    /// whole if it is of another `schema_version`.
+    pub fn from_path(path: &std::path::Path) -> Result<Report, String> {
+        use std::io::Read;
+        let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let text = if bytes.starts_with(&[0x1f, 0x8b]) {
+            let mut s = String::new();
+            flate2::read::GzDecoder::new(&bytes[..])
+                .read_to_string(&mut s)
+                .map_err(|e| format!("{}: not a gzip-compressed report: {e}", path.display()))?;
+            s
+        } else {
+            String::from_utf8(bytes)
+                .map_err(|_| format!("{}: not a JSON report (not UTF-8)", path.display()))?
+        };
+        serde_json::from_str(&text).map_err(|e| {
+            format!(
+                "{}: not a report of `bpf-features --json`: {e}",
+                path.display()
+            )
+        })
+    }
+
     /// Every answer of the report, with what it answers.
     pub fn answers(&self) -> impl Iterator<Item = (String, &Answer)> {
         let types = self
