@@ -12,6 +12,7 @@
 #![deny(unsafe_code)]
 
 pub mod attach;
+pub mod compare;
 pub mod func_ip;
 pub mod kallsyms;
 pub mod needs;

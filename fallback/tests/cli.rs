@@ -427,3 +427,47 @@ fn a_recorded_profile_answers_for_its_kernel() {
     assert_eq!(code, 2);
     assert!(err.contains("--profile"), "{err}");
 }
+
+/// `compare`: the matrix's recorded reports as one table (the matrix builds its own with
+/// the same rows, `fallback::compare`).
+#[test]
+fn compare_puts_recorded_kernels_side_by_side() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../integration/profiles");
+    let paths: Vec<String> = ["5.10", "6.1", "6.12"]
+        .iter()
+        .map(|s| format!("{dir}/{s}.json.gz"))
+        .collect();
+    let mut args = vec!["compare", "--format", "json"];
+    args.extend(paths.iter().map(String::as_str));
+    let (code, out, err) = run(&args);
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let row = |name: &str| -> Vec<String> {
+        v["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["feature"] == name)
+            .unwrap_or_else(|| panic!("no row {name}"))["values"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x.as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(
+        row("strategy func_ip"),
+        ["rewrite_constant", "helper", "helper"]
+    );
+    assert_eq!(row("prog_type syscall"), ["no", "yes", "yes"]);
+    assert_eq!(row("misc ringbuf"), ["yes", "yes", "yes"]);
+    // Rows that differ come first: the first row differs, the last does not.
+    let rows = v["rows"].as_array().unwrap();
+    let differ = v["differ"].as_u64().unwrap() as usize;
+    assert!(differ > 0 && differ < rows.len());
+    let first: Vec<&serde_json::Value> = rows[0]["values"].as_array().unwrap().iter().collect();
+    assert!(first.iter().any(|x| *x != first[0]));
+    let (code, _, err) = run(&["compare", "/etc/hostname"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("not a report"), "{err}");
+}

@@ -66,6 +66,16 @@ enum Command {
         #[command(subcommand)]
         what: What,
     },
+    /// Recorded reports side by side: features × kernels, rows that differ first, and the
+    /// strategy each kernel's answers pick. Nothing is probed.
+    Compare {
+        /// Reports (`bpf-features --json` output, plain or .gz), one per kernel.
+        #[arg(required = true, value_name = "REPORT.json")]
+        reports: Vec<std::path::PathBuf>,
+        /// How to print the table (`--json` also selects json).
+        #[arg(long, default_value = "text", value_parser = ["text", "markdown", "json"])]
+        format: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -237,6 +247,33 @@ fn ask(f: &dyn FeatureSource, what: &What, json: bool, finish: impl FnOnce() -> 
     }
 }
 
+/// `compare`: the recorded reports as one table.
+fn compare(paths: &[std::path::PathBuf], format: &str) -> ExitCode {
+    let mut reports = Vec::new();
+    for p in paths {
+        match probe::Report::from_path(p) {
+            Ok(r) => reports.push(r),
+            Err(e) => {
+                eprintln!("bpf-features: compare: {e}");
+                return ExitCode::from(2);
+            }
+        }
+    }
+    let table = fallback::compare::Table::of_reports(&reports);
+    let text = match format {
+        "json" => serde_json::json!({
+            "kernels": table.kernels,
+            "rows": table.rows.iter().map(|(r, v)| serde_json::json!({"feature": r, "values": v})).collect::<Vec<_>>(),
+            "differ": table.differ,
+        })
+        .to_string()
+            + "\n",
+        "markdown" => table.to_markdown(),
+        _ => table.to_text(),
+    };
+    emitted(&text, ExitCode::SUCCESS)
+}
+
 /// `--profile`: every answer from a recorded report, nothing loaded.
 fn from_profile(cli: &Cli, path: &std::path::Path) -> ExitCode {
     if cli.verify || cli.cache.is_some() {
@@ -302,6 +339,9 @@ fn run() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if let Some(Command::Compare { reports, format }) = &cli.command {
+        return compare(reports, if cli.json { "json" } else { format });
+    }
     if let Some(path) = &cli.profile {
         return from_profile(&cli, path);
     }

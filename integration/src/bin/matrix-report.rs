@@ -1,10 +1,10 @@
 //! matrix-report <results-dir> <out-dir>: reads what each kernel of the matrix produced,
 //! checks the per-kernel facts, and writes <out-dir>/matrix.json and matrix.md (features ×
 //! kernels, rows that differ first). Exit 1 when a check fails.
-use std::{collections::BTreeMap, fs, path::Path, process::ExitCode};
+use std::{fs, path::Path, process::ExitCode};
 
 use integration::conditions::{self, ConditionRun};
-use probe::{AttachContext, FeatureSource, Helper, Misc, Report};
+use probe::{FeatureSource, Helper, Misc, Report};
 use serde_json::{Value, json};
 
 struct Kernel {
@@ -47,17 +47,6 @@ fn load(dir: &Path, column: &str) -> Result<Kernel, String> {
     })
 }
 
-fn cell(a: &probe::Answer) -> String {
-    match &a.support {
-        probe::Support::Supported { .. } => "yes".into(),
-        probe::Support::Unsupported { .. } => "no".into(),
-        probe::Support::Unknown { reason, .. } if reason.contains("EPERM") => {
-            "unknown (EPERM)".into()
-        }
-        probe::Support::Unknown { .. } => "unknown".into(),
-    }
-}
-
 fn strategy(k: &Kernel, need: &str) -> String {
     k.strategies
         .as_array()
@@ -67,46 +56,9 @@ fn strategy(k: &Kernel, need: &str) -> String {
         .to_string()
 }
 
+/// The rows `bpf-features compare` prints for the kernel's report, then the matrix's own.
 fn rows(k: &Kernel) -> Vec<(String, String)> {
-    let r = &k.report;
-    let mut out = Vec::new();
-    for e in &r.program_types {
-        out.push((format!("prog_type {}", e.name), cell(&e.answer)));
-    }
-    for e in &r.map_types {
-        out.push((format!("map_type {}", e.name), cell(&e.answer)));
-    }
-    for e in &r.misc {
-        out.push((format!("misc {}", e.name.name()), cell(&e.answer)));
-    }
-    let known = r
-        .kernel_helpers
-        .iter()
-        .filter(|h| h.answer.is_supported())
-        .count();
-    out.push(("helpers the kernel knows".into(), known.to_string()));
-    for ctx in [
-        AttachContext::KPROBE,
-        AttachContext::KprobeMulti,
-        AttachContext::FENTRY_KERNEL_FN,
-        AttachContext::FentryBpfProg,
-        AttachContext::FentryKprobeProg,
-    ] {
-        out.push((
-            format!("bpf_get_func_ip in {}", ctx.name()),
-            cell(&r.helper(ctx, Helper::GET_FUNC_IP)),
-        ));
-    }
-    for row in &r.helpers {
-        let n = row.answers.values().filter(|a| a.is_supported()).count();
-        out.push((
-            format!("helpers callable in {}", row.context.name()),
-            n.to_string(),
-        ));
-    }
-    for need in ["func_ip", "event_output", "kernel_read", "many_kprobes"] {
-        out.push((format!("strategy {need}"), strategy(k, need)));
-    }
+    let mut out = fallback::compare::rows(&k.report);
     let verify = match k.verify.as_ref().map(|v| v["agrees"].clone()) {
         Some(Value::Bool(true)) => "agrees",
         Some(Value::Bool(false)) => "MISMATCH",
@@ -235,45 +187,24 @@ fn main() -> ExitCode {
         problems.extend(check(k));
     }
 
-    let tables: Vec<Vec<(String, String)>> = kernels.iter().map(rows).collect();
-    let mut by_row: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    let order: Vec<String> = tables
-        .first()
-        .map(|t| t.iter().map(|(r, _)| r.clone()).collect())
-        .unwrap_or_default();
-    for (i, t) in tables.iter().enumerate() {
-        for (r, v) in t {
-            by_row
-                .entry(r.clone())
-                .or_insert_with(|| vec!["-".into(); tables.len()])[i] = v.clone();
-        }
-    }
-    let (differ, same): (Vec<&String>, Vec<&String>) = order.iter().partition(|r| {
-        let v = &by_row[*r];
-        v.iter().any(|x| x != &v[0])
-    });
-    let header: Vec<String> = kernels
-        .iter()
-        .map(|k| {
-            if k.column == "host" {
-                format!("host {}", k.release.raw)
-            } else {
-                format!("{} ({})", k.column, k.release.raw)
-            }
-        })
-        .collect();
-    let mut md = format!(
-        "| feature | {} |\n|---|{}\n",
-        header.join(" | "),
-        "---|".repeat(header.len())
+    let table = fallback::compare::Table::new(
+        kernels
+            .iter()
+            .map(|k| {
+                let label = if k.column == "host" {
+                    format!("host {}", k.release.raw)
+                } else {
+                    format!("{} ({})", k.column, k.release.raw)
+                };
+                (label, rows(k))
+            })
+            .collect(),
     );
-    for r in differ.iter().chain(same.iter()) {
-        md.push_str(&format!("| {r} | {} |\n", by_row[*r].join(" | ")));
-    }
+    let mut md = table.to_markdown();
     md.push_str(&format!(
         "\n{} rows differ between kernels (listed first), {} are the same. Guest wall times: {}.\n",
-        differ.len(),
-        same.len(),
+        table.differ,
+        table.rows.len() - table.differ,
         kernels
             .iter()
             .filter_map(|k| k.wall.map(|w| format!("{} {w:.0} s", k.column)))
@@ -317,7 +248,7 @@ fn main() -> ExitCode {
     }
     let json = json!({
         "kernels": kernels.iter().map(|k| json!({"column": k.column, "release": k.release.raw, "tests_pass": k.tests_ok, "wall_seconds": k.wall})).collect::<Vec<_>>(),
-        "rows": order.iter().map(|r| json!({"feature": r, "values": by_row[r]})).collect::<Vec<_>>(),
+        "rows": table.rows.iter().map(|(r, v)| json!({"feature": r, "values": v})).collect::<Vec<_>>(),
         "problems": problems,
     });
     let out = args.out.as_path();
