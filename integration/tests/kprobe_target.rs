@@ -201,6 +201,60 @@ fn fentry_and_fexit_on_a_kprobe_program_that_tail_calls() {
         "no func_ip strategy could run on a kprobe target"
     );
 
+    // A named function inside the target (cilium/ebpf's AttachTo): its global subprogram
+    // record_sock, whose argument is the sock; a name the target's BTF lacks is refused.
+    {
+        let g = FuncIpGlobals::new(FuncIpPlan::Helper).unwrap();
+        let g = if FuncIp::runnable_in(&f, FuncIpStrategy::Helper, AttachContext::FentryKprobeProg)
+            .is_ok()
+        {
+            g
+        } else {
+            FuncIpGlobals::new(FuncIpPlan::RewriteConstant {
+                addr: true_addr,
+                source: prog_addr::AddrSource::JitedKsyms,
+            })
+            .unwrap()
+        };
+        let btf = aya::Btf::from_sys_fs().ok();
+        let mut loader = EbpfLoader::new();
+        loader
+            .btf(btf.as_ref())
+            .override_global("use_helper", &g.use_helper, true)
+            .override_global("target_addr", &g.target_addr, true);
+        let mut tracer = loader.load(ebpf::KPROBE_TRACER).unwrap();
+        let missing = attach_to_prog(
+            &tracer,
+            ebpf::KPROBE_TRACER,
+            "arg_entry",
+            TraceKind::Fentry,
+            main_fd,
+            Some("no_such_function"),
+        );
+        assert!(
+            matches!(missing, Err(AttachError::NoTargetFunc(ref n)) if n == "no_such_function"),
+            "{:?}",
+            missing.err()
+        );
+        let _link = attach_to_prog(
+            &tracer,
+            ebpf::KPROBE_TRACER,
+            "arg_entry",
+            TraceKind::Fentry,
+            main_fd,
+            Some("record_sock"),
+        )
+        .unwrap();
+        connect_over_loopback();
+        let seen = Array::<_, u64>::try_from(target.map("seen").unwrap()).unwrap();
+        let sock = seen.get(&2, 0).unwrap();
+        let ev = events(&mut tracer);
+        assert!(
+            ev.iter().any(|e| e.kind == 2 && e.arg == sock && sock != 0),
+            "fentry on record_sock did not see sock {sock:#x}: {ev:?}"
+        );
+    }
+
     // The tail-call target too: fentry attaches to it; on x86-64 a tail call jumps past the
     // trampoline's patch site, so entries by tail call are not seen (kernel behaviour, not
     // ours): whatever is seen must be correct.

@@ -21,7 +21,7 @@ struct {
 	__type(value, __u32);
 } jumps SEC(".maps");
 
-// 0: the sock k_tcp_connect saw; 1: the sock k_handler saw; 2: k_handler's direct calls.
+// 0: the sock k_tcp_connect saw; 1: the sock k_handler saw; 2: the sock record_sock got.
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, 3);
@@ -34,10 +34,19 @@ static __always_inline void record(__u32 slot, __u64 value)
 	bpf_map_update_elem(&seen, &slot, &value, BPF_ANY);
 }
 
+// A global subprogram (its own BTF function, verified on its own): what cilium/ebpf's
+// AttachTo names inside a target program.
+__attribute__((noinline)) int record_sock(__u64 sk)
+{
+	record(2, sk);
+	return 0;
+}
+
 SEC("kprobe/tcp_connect")
 int k_tcp_connect(struct pt_regs *ctx)
 {
 	record(0, ctx->di);
+	record_sock(ctx->di);
 	bpf_tail_call(ctx, &jumps, 0);
 	return 1;
 }

@@ -52,6 +52,23 @@ static __always_inline void emit(__u64 *ctx, __u64 retval, __u32 kind)
 	bpf_ringbuf_submit(e, 0);
 }
 
+// For a subprogram of the target whose first argument is a plain number (record_sock).
+SEC("fentry")
+int arg_entry(__u64 *ctx)
+{
+	struct event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+	if (!e)
+		return 0;
+	e->ip = use_helper ? bpf_get_func_ip(ctx) : target_addr;
+	e->retval = 0;
+	e->regs = 0;
+	e->arg = ctx[0];
+	e->kind = 2;
+	e->used_helper = use_helper;
+	bpf_ringbuf_submit(e, 0);
+	return 0;
+}
+
 SEC("fentry")
 int regs_entry(__u64 *ctx)
 {
