@@ -4,7 +4,6 @@
 use std::collections::BTreeMap;
 
 use probe::{Answer, AttachContext, FeatureSource, Helper, Report, Support};
-use serde::Serialize;
 
 /// A table cell for one answer: `yes`, `no`, `unknown (EPERM)`, `unknown`.
 pub fn cell(a: &Answer) -> String {
@@ -67,7 +66,7 @@ pub fn rows(r: &Report) -> Vec<(String, String)> {
 }
 
 /// Features × kernels.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug)]
 pub struct Table {
     pub kernels: Vec<String>,
     /// `(feature, one value per kernel)`, rows that differ between kernels first.
@@ -124,6 +123,19 @@ impl Table {
                 })
                 .collect(),
         )
+    }
+
+    /// `{"kernels": […], "rows": [{"feature", "values"}], "differ": N}`.
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "kernels": self.kernels,
+            "rows": self
+                .rows
+                .iter()
+                .map(|(r, v)| serde_json::json!({"feature": r, "values": v}))
+                .collect::<Vec<_>>(),
+            "differ": self.differ,
+        })
     }
 
     /// A markdown table.

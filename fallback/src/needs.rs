@@ -2,7 +2,7 @@
 //! strategies, best first, and the probe answer that decides each.
 use probe::{AttachContext, FeatureSource, Helper, MapType, Misc, ProgramType};
 
-use crate::strategy::{Need, runnable_if as answer_is};
+use crate::strategy::{Need, runnable_if};
 
 /// Getting events to user space: the ring buffer (5.8) or the per-CPU perf buffer.
 pub struct EventOutput;
@@ -32,9 +32,9 @@ impl Need for EventOutput {
     fn runnable(src: &dyn FeatureSource, s: Self::Strategy) -> Result<String, String> {
         match s {
             EventOutputStrategy::RingBuf => {
-                answer_is(src.map_type(MapType::RINGBUF), "map type ringbuf")
+                runnable_if(src.map_type(MapType::RINGBUF), "map type ringbuf")
             }
-            EventOutputStrategy::PerfBuffer => answer_is(
+            EventOutputStrategy::PerfBuffer => runnable_if(
                 src.map_type(MapType::PERF_EVENT_ARRAY),
                 "map type perf_event_array",
             ),
@@ -74,7 +74,7 @@ impl Need for KernelRead {
                 Helper(aya_obj::generated::bpf_func_id::BPF_FUNC_probe_read as u32)
             }
         };
-        answer_is(
+        runnable_if(
             src.helper(AttachContext::KPROBE, h),
             &format!("{h} in kprobe"),
         )
@@ -109,10 +109,10 @@ impl Need for ManyKprobes {
     fn runnable(src: &dyn FeatureSource, s: Self::Strategy) -> Result<String, String> {
         match s {
             ManyKprobesStrategy::KprobeMulti => {
-                answer_is(src.misc(Misc::KprobeMulti), "kprobe_multi links")
+                runnable_if(src.misc(Misc::KprobeMulti), "kprobe_multi links")
             }
             ManyKprobesStrategy::KprobeLoop => {
-                answer_is(src.program_type(ProgramType::KPROBE), "program type kprobe")
+                runnable_if(src.program_type(ProgramType::KPROBE), "program type kprobe")
             }
         }
     }

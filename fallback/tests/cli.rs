@@ -1,10 +1,19 @@
 //! The `bpf-features` binary as a shell script sees it: exit codes, errors, JSON.
 use std::process::Command;
 
+/// Runs `program` without the caller's BPF_FEATURES_* variables, so a developer's shell
+/// cannot change what the tests see.
+fn clean(program: &str) -> Command {
+    let mut c = Command::new(program);
+    c.env_remove("BPF_FEATURES_ASSUME")
+        .env_remove("BPF_FEATURES_STRATEGY")
+        .env("BIN", env!("CARGO_BIN_EXE_bpf-features"));
+    c
+}
+
 fn run(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_bpf-features"))
+    let out = clean(env!("CARGO_BIN_EXE_bpf-features"))
         .args(args)
-        .env_remove("BPF_FEATURES_ASSUME")
         .output()
         .expect("run bpf-features");
     (
@@ -38,7 +47,7 @@ fn assumptions_decide_the_exit_code() {
     assert!(out.contains("forced off"), "{out}");
     let (code, out, _) = run(&["--assume", "misc:ringbuf=yes", "has", "misc", "ringbuf"]);
     assert_eq!(code, 0, "{out}");
-    let out = Command::new(env!("CARGO_BIN_EXE_bpf-features"))
+    let out = clean(env!("CARGO_BIN_EXE_bpf-features"))
         .args(["has", "helper", "bpf_get_func_ip", "--prog-type", "kprobe"])
         .env("BPF_FEATURES_ASSUME", "helper:bpf_get_func_ip@kprobe=no")
         .output()
@@ -136,7 +145,7 @@ fn without_privileges_answers_are_inferred_and_say_so() {
         );
         return;
     }
-    let out = Command::new(setpriv)
+    let out = clean(setpriv.to_str().unwrap())
         .args([
             "--reuid=65534",
             "--regid=65534",
@@ -145,7 +154,6 @@ fn without_privileges_answers_are_inferred_and_say_so() {
         ])
         .arg(env!("CARGO_BIN_EXE_bpf-features"))
         .arg("--json")
-        .env_remove("BPF_FEATURES_ASSUME")
         .output()
         .unwrap();
     assert!(
@@ -178,14 +186,11 @@ fn without_privileges_answers_are_inferred_and_say_so() {
 
 /// Regressions from the fuzzing and bad-input pass of issue 8: each failed before its fix.
 mod hostile_input {
-    use super::run;
+    use super::{clean, run};
     use std::{os::unix::ffi::OsStrExt, process::Command};
 
     fn bin() -> Command {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_bpf-features"));
-        c.env_remove("BPF_FEATURES_ASSUME")
-            .env_remove("BPF_FEATURES_STRATEGY");
-        c
+        clean(env!("CARGO_BIN_EXE_bpf-features"))
     }
 
     #[test]
@@ -234,13 +239,7 @@ mod hostile_input {
     }
 
     fn sh(script: &str) -> std::process::Output {
-        Command::new("sh")
-            .args(["-c", script])
-            .env("BIN", env!("CARGO_BIN_EXE_bpf-features"))
-            .env_remove("BPF_FEATURES_ASSUME")
-            .env_remove("BPF_FEATURES_STRATEGY")
-            .output()
-            .unwrap()
+        clean("sh").args(["-c", script]).output().unwrap()
     }
 
     #[test]

@@ -242,14 +242,7 @@ fn a_recorded_report_replays_as_a_kernel() {
     };
     let mut replayed = std::collections::BTreeSet::new();
     for e in entries.flatten() {
-        let mut text = String::new();
-        std::io::Read::read_to_string(
-            &mut flate2::read::GzDecoder::new(std::fs::File::open(e.path()).unwrap()),
-            &mut text,
-        )
-        .unwrap_or_else(|err| panic!("{}: {err}", e.path().display()));
-        let report: probe::Report = serde_json::from_str(&text)
-            .unwrap_or_else(|err| panic!("{}: {err}", e.path().display()));
+        let report = probe::Report::from_path(&e.path()).unwrap_or_else(|err| panic!("{err}"));
         let r = report.release().expect("release").clone();
         let c = choose::<FuncIp>(&report, None);
         let fentry = report.misc(Misc::FentryBpfProg);

@@ -206,7 +206,7 @@ pub fn check(
         }
         // What each condition must show.
         if let Some(mode) = run.name.strip_prefix("lockdown=") {
-            if report.system.lockdown.as_deref() != Some(mode) {
+            if report.system.lockdown.map(|m| m.name()) != Some(mode) {
                 bad.push(format!(
                     "{at}: the report says lockdown {:?} ({:?})",
                     report.system.lockdown, report.system.lockdown_source
@@ -273,8 +273,8 @@ pub fn cell(run: &ConditionRun) -> String {
     let lockdown = run
         .report
         .as_ref()
-        .and_then(|r| r.system.lockdown.clone())
-        .unwrap_or_else(|| "?".into());
+        .and_then(|r| r.system.lockdown)
+        .map_or("?", |m| m.name());
     format!(
         "func_ip {}, kernel_read {}, {verify}, lockdown {lockdown}, log +{}",
         func_ip.as_deref().unwrap_or("none"),

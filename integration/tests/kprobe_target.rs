@@ -27,23 +27,28 @@ const KALLSYMS: &str = "/proc/kallsyms";
 /// The tracer object loaded for `plan`, attached to `func` (None: the main function) of
 /// `target`: fentry and fexit. Reads the argument directly where the verifier types it,
 /// else through bpf_probe_read_kernel (before 6.3/6.1.16 the argument is a plain number).
+/// The tracer object with its globals rewritten for `plan` and the argument's read.
+fn tracer_object(plan: FuncIpPlan, di_off: u32, read_directly: u8) -> Ebpf {
+    let g = FuncIpGlobals::new(plan).unwrap();
+    let btf = aya::Btf::from_sys_fs().ok();
+    let mut loader = EbpfLoader::new();
+    loader
+        .btf(btf.as_ref())
+        .override_global("use_helper", &g.use_helper, true)
+        .override_global("target_addr", &g.target_addr, true)
+        .override_global("regs_di_off", &di_off, true)
+        .override_global("read_directly", &read_directly, true);
+    loader.load(ebpf::KPROBE_TRACER).unwrap()
+}
+
 fn trace(
     plan: FuncIpPlan,
     di_off: u32,
     target: BorrowedFd<'_>,
     fexit: bool,
 ) -> (Ebpf, Vec<TracingLink>, bool) {
-    let g = FuncIpGlobals::new(plan).unwrap();
     for read_directly in [1u8, 0] {
-        let btf = aya::Btf::from_sys_fs().ok();
-        let mut loader = EbpfLoader::new();
-        loader
-            .btf(btf.as_ref())
-            .override_global("use_helper", &g.use_helper, true)
-            .override_global("target_addr", &g.target_addr, true)
-            .override_global("regs_di_off", &di_off, true)
-            .override_global("read_directly", &read_directly, true);
-        let tracer = loader.load(ebpf::KPROBE_TRACER).unwrap();
+        let tracer = tracer_object(plan, di_off, read_directly);
         let entry = attach_to_prog(
             &tracer,
             ebpf::KPROBE_TRACER,
@@ -204,25 +209,17 @@ fn fentry_and_fexit_on_a_kprobe_program_that_tail_calls() {
     // A named function inside the target (cilium/ebpf's AttachTo): its global subprogram
     // record_sock, whose argument is the sock; a name the target's BTF lacks is refused.
     {
-        let g = FuncIpGlobals::new(FuncIpPlan::Helper).unwrap();
-        let g = if FuncIp::runnable_in(&f, FuncIpStrategy::Helper, AttachContext::FentryKprobeProg)
-            .is_ok()
-        {
-            g
+        let runnable = |s| FuncIp::runnable_in(&f, s, AttachContext::FentryKprobeProg).is_ok();
+        let plan = if runnable(FuncIpStrategy::Helper) {
+            FuncIpPlan::Helper
         } else {
-            FuncIpGlobals::new(FuncIpPlan::RewriteConstant {
+            FuncIpPlan::RewriteConstant {
                 addr: true_addr,
                 source: prog_addr::AddrSource::JitedKsyms,
-            })
-            .unwrap()
+            }
         };
-        let btf = aya::Btf::from_sys_fs().ok();
-        let mut loader = EbpfLoader::new();
-        loader
-            .btf(btf.as_ref())
-            .override_global("use_helper", &g.use_helper, true)
-            .override_global("target_addr", &g.target_addr, true);
-        let mut tracer = loader.load(ebpf::KPROBE_TRACER).unwrap();
+        // arg_entry reads its argument as a number: the pt_regs globals play no part.
+        let mut tracer = tracer_object(plan, di_off, 1);
         let missing = attach_to_prog(
             &tracer,
             ebpf::KPROBE_TRACER,

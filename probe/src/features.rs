@@ -199,7 +199,17 @@ impl Features {
             }),
             _ => None,
         };
-        let a = self.compute(k, fixtures, deps.as_ref());
+        self.computed(k, fixtures, deps.as_ref())
+    }
+
+    /// Computes an answer and keeps it as the caches allow.
+    pub(crate) fn computed(
+        &self,
+        k: FeatureKey,
+        fixtures: &Fixtures,
+        deps: Option<&helpers::Deps>,
+    ) -> Answer {
+        let a = self.compute(k, fixtures, deps);
         self.remember(k, &a);
         a
     }
@@ -308,7 +318,7 @@ impl Features {
                 };
                 let rules = helpers::Rules {
                     full: self.options.full,
-                    lockdown: sys.lockdown_mode(),
+                    lockdown: sys.lockdown,
                     lockdown_source: sys.lockdown_source.as_deref().unwrap_or("?"),
                 };
                 return helpers::answer(&prober, ctx, h, deps, &rules);

@@ -113,8 +113,7 @@ fn load_target(t: ProgramType, ctx: &str, kern_version: u32) -> Result<TargetPro
     load.name = "probe_target";
     load.kern_version = kern_version;
     let what = format!("BPF_PROG_LOAD {t} with BTF");
-    let what = what.as_str();
-    let fd = match load_and_classify(&load, what, &classify_prog_load) {
+    let fd = match load_and_classify(&load, &what, &classify_prog_load) {
         (_, Some(fd)) => fd,
         (s, None) => {
             let evidence = match s {

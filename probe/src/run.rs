@@ -50,12 +50,8 @@ impl Features {
         .min(MAX_THREADS)
         .min(fits.unwrap_or(MAX_THREADS));
         let run = |k: FeatureKey, deps: Option<&helpers::Deps>| -> Answer {
-            if let Some(a) = self.settled(k) {
-                return a;
-            }
-            let a = self.compute(k, &fixtures, deps);
-            self.remember(k, &a);
-            a
+            self.settled(k)
+                .unwrap_or_else(|| self.computed(k, &fixtures, deps))
         };
 
         let mut phase1: Vec<FeatureKey> = ProgramType::all().map(FeatureKey::ProgType).collect();

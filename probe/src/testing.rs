@@ -60,14 +60,9 @@ pub const RECORDED_SERIES: &[&str] = &["5.10", "6.1", "6.12"];
 
 /// The report recorded on one matrix kernel series, replayable as a `FeatureSource`.
 pub fn recorded_profile(series: &str) -> Result<crate::Report, String> {
-    use std::io::Read;
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../integration/profiles")
-        .join(format!("{series}.json.gz"));
-    let file = fs::File::open(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let mut text = String::new();
-    flate2::read::GzDecoder::new(file)
-        .read_to_string(&mut text)
-        .map_err(|e| format!("{}: {e}", path.display()))?;
-    serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))
+    crate::Report::from_path(
+        &PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("../integration/profiles")
+            .join(format!("{series}.json.gz")),
+    )
 }

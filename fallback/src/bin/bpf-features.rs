@@ -261,13 +261,7 @@ fn compare(paths: &[std::path::PathBuf], format: &str) -> ExitCode {
     }
     let table = fallback::compare::Table::of_reports(&reports);
     let text = match format {
-        "json" => serde_json::json!({
-            "kernels": table.kernels,
-            "rows": table.rows.iter().map(|(r, v)| serde_json::json!({"feature": r, "values": v})).collect::<Vec<_>>(),
-            "differ": table.differ,
-        })
-        .to_string()
-            + "\n",
+        "json" => table.to_json().to_string() + "\n",
         "markdown" => table.to_markdown(),
         _ => table.to_text(),
     };
@@ -294,18 +288,26 @@ fn from_profile(cli: &Cli, path: &std::path::Path) -> ExitCode {
         return ask(&report, what, cli.json, || true);
     }
     let full = fallback::FullReport::new(report.clone(), &report);
-    let text = if cli.json {
-        serde_json::to_string(&full)
-            .map(|s| s + "\n")
-            .unwrap_or_default()
+    match render(cli, &full) {
+        Ok(text) => emitted(&text, ExitCode::SUCCESS),
+        Err(code) => code,
+    }
+}
+
+/// The report as the command line asked for it: JSON, C macros, or text.
+fn render(cli: &Cli, full: &fallback::FullReport) -> Result<String, ExitCode> {
+    Ok(if cli.json {
+        serde_json::to_string(full).map(|s| s + "\n").map_err(|e| {
+            eprintln!("bpf-features: cannot serialise the report: {e}");
+            ExitCode::from(2)
+        })?
     } else if cli.macros {
         full.report.to_macros()
     } else {
         full.to_text(Style {
             color: !cli.no_color && std::io::stdout().is_terminal(),
         })
-    };
-    emitted(&text, ExitCode::SUCCESS)
+    })
 }
 
 /// The main thread's stack is whatever `ulimit -s` left it; the report runs on a thread
@@ -385,19 +387,9 @@ fn run() -> ExitCode {
         eprintln!("bpf-features: {count} answers are unknown because of {errno}: {fix}");
     }
     let full = fallback::FullReport::new(report, &features);
-    let text = if cli.json {
-        match serde_json::to_string(&full) {
-            Ok(s) => s + "\n",
-            Err(e) => {
-                eprintln!("bpf-features: cannot serialise the report: {e}");
-                return ExitCode::from(2);
-            }
-        }
-    } else if cli.macros {
-        full.report.to_macros()
-    } else {
-        let color = !cli.no_color && std::io::stdout().is_terminal();
-        full.to_text(Style { color })
+    let text = match render(&cli, &full) {
+        Ok(t) => t,
+        Err(code) => return code,
     };
     emitted(
         &text,

@@ -48,12 +48,9 @@ fn load(dir: &Path, column: &str) -> Result<Kernel, String> {
 }
 
 fn strategy(k: &Kernel, need: &str) -> String {
-    k.strategies
-        .as_array()
-        .and_then(|a| a.iter().find(|n| n["need"] == need))
-        .and_then(|n| n["chosen"].as_str())
-        .unwrap_or("none")
-        .to_string()
+    conditions::chosen(&k.strategies, need)
+        .0
+        .unwrap_or_else(|| "none".into())
 }
 
 /// The rows `bpf-features compare` prints for the kernel's report, then the matrix's own.
@@ -248,7 +245,7 @@ fn main() -> ExitCode {
     }
     let json = json!({
         "kernels": kernels.iter().map(|k| json!({"column": k.column, "release": k.release.raw, "tests_pass": k.tests_ok, "wall_seconds": k.wall})).collect::<Vec<_>>(),
-        "rows": table.rows.iter().map(|(r, v)| json!({"feature": r, "values": v})).collect::<Vec<_>>(),
+        "rows": table.to_json()["rows"],
         "problems": problems,
     });
     let out = args.out.as_path();

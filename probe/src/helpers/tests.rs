@@ -124,11 +124,11 @@ fn recorded_verifier_lines_through_the_door() {
     }
 }
 
-fn system(lockdown: &str) -> SystemInfo {
+fn system(lockdown: LockdownMode) -> SystemInfo {
     SystemInfo {
         release: crate::KernelRelease::parse("6.12.0").ok(),
         privileges: Privileges::from_cap_eff(0, u64::MAX),
-        lockdown: Some(lockdown.into()),
+        lockdown: Some(lockdown),
         lockdown_source: Some("test".into()),
         ..Default::default()
     }
@@ -162,7 +162,7 @@ fn counting_door(type_errno: Option<i32>) -> (fake::Guard, Rc<Cell<usize>>) {
 #[test]
 fn a_refused_type_answers_for_its_helpers_without_a_load() {
     let (_door, loads) = counting_door(Some(libc::EINVAL));
-    let f = Features::on(system("none"), Some(btf()), Options::default());
+    let f = Features::on(system(LockdownMode::None), Some(btf()), Options::default());
     let a = f.helper(AttachContext::KPROBE, Helper::GET_CURRENT_PID_TGID);
     match &a.support {
         Support::Unsupported { scope, evidence } => {
@@ -183,7 +183,7 @@ fn a_refused_type_answers_for_its_helpers_without_a_load() {
 #[test]
 fn an_unknown_type_makes_its_helpers_unknown_with_the_errno() {
     let (_door, loads) = counting_door(Some(libc::EPERM));
-    let f = Features::on(system("none"), Some(btf()), Options::default());
+    let f = Features::on(system(LockdownMode::None), Some(btf()), Options::default());
     let a = f.helper(AttachContext::KPROBE, Helper::GET_CURRENT_PID_TGID);
     assert!(a.support.is_unknown(), "{a}");
     assert!(
@@ -196,7 +196,7 @@ fn an_unknown_type_makes_its_helpers_unknown_with_the_errno() {
 #[test]
 fn a_supported_type_loads_the_helper_once_and_caches_it() {
     let (_door, loads) = counting_door(None);
-    let f = Features::on(system("none"), Some(btf()), Options::default());
+    let f = Features::on(system(LockdownMode::None), Some(btf()), Options::default());
     for _ in 0..3 {
         let a = f.helper(AttachContext::KPROBE, Helper::GET_CURRENT_PID_TGID);
         assert!(a.is_supported(), "{a}");
@@ -208,7 +208,11 @@ fn a_supported_type_loads_the_helper_once_and_caches_it() {
 #[test]
 fn lockdown_and_noisy_helpers_are_answered_without_a_load() {
     let (_door, loads) = counting_door(None);
-    let f = Features::on(system("confidentiality"), Some(btf()), Options::default());
+    let f = Features::on(
+        system(LockdownMode::Confidentiality),
+        Some(btf()),
+        Options::default(),
+    );
     let a = f.helper(AttachContext::KPROBE, Helper::PROBE_READ_KERNEL);
     assert!(a.support.is_unknown(), "{a}");
     assert!(
@@ -221,7 +225,11 @@ fn lockdown_and_noisy_helpers_are_answered_without_a_load() {
     assert!(a.to_string().contains(SKIPPED_NOISY), "{a}");
     assert_eq!(loads.get(), 0);
     // Integrity does not refuse reading kernel memory: that one is loaded.
-    let f = Features::on(system("integrity"), Some(btf()), Options::default());
+    let f = Features::on(
+        system(LockdownMode::Integrity),
+        Some(btf()),
+        Options::default(),
+    );
     assert!(
         f.helper(AttachContext::KPROBE, Helper::PROBE_READ_KERNEL)
             .is_supported()

@@ -269,14 +269,8 @@ fn limit(v: nix::libc::rlim_t) -> Option<u64> {
 /// Before 5.11 every map and program is charged to RLIMIT_MEMLOCK, whose default (64 KiB
 /// or 8 MiB) fails probes with EPERM. Raise it to infinity there, as libbpf and aya do.
 pub fn raise_memlock_if_charged(release: &KernelRelease) -> Memlock {
-    use nix::sys::resource::{Resource, getrlimit, setrlimit};
-    let (soft, hard) = getrlimit(Resource::RLIMIT_MEMLOCK).unwrap_or((0, 0));
-    let mut m = Memlock {
-        soft: limit(soft),
-        hard: limit(hard),
-        charged: !release.at_least(5, 11),
-        raised: None,
-    };
+    use nix::sys::resource::{Resource, setrlimit};
+    let mut m = Memlock::read(Some(release));
     if m.charged && m.soft.is_some() {
         let inf = nix::libc::RLIM_INFINITY;
         m.raised = Some(match setrlimit(Resource::RLIMIT_MEMLOCK, inf, inf) {
@@ -330,7 +324,7 @@ pub struct SystemInfo {
     pub sysctls: BTreeMap<String, String>,
     /// The lockdown mode (`none`, `integrity`, `confidentiality`); `None` when nothing
     /// could tell (see `lockdown_source`).
-    pub lockdown: Option<String>,
+    pub lockdown: Option<LockdownMode>,
     /// How the mode was learned, or why it could not be.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lockdown_source: Option<String>,
@@ -390,7 +384,7 @@ impl SystemInfo {
                 .iter()
                 .filter_map(|(k, p)| read_trim(p).map(|v| (k.to_string(), v)))
                 .collect(),
-            lockdown: lockdown.mode.map(|m| m.name().to_string()),
+            lockdown: lockdown.mode,
             lockdown_source: Some(lockdown.source),
             btf_vmlinux: Path::new("/sys/kernel/btf/vmlinux").exists(),
             tracefs: mount_point(&mounts, "tracefs"),
@@ -405,16 +399,6 @@ impl SystemInfo {
 
     pub fn sysctl(&self, key: &str) -> Option<i64> {
         self.sysctls.get(key).and_then(|v| v.parse().ok())
-    }
-
-    /// The lockdown mode, when known.
-    pub fn lockdown_mode(&self) -> Option<LockdownMode> {
-        match self.lockdown.as_deref()? {
-            "none" => Some(LockdownMode::None),
-            "integrity" => Some(LockdownMode::Integrity),
-            "confidentiality" => Some(LockdownMode::Confidentiality),
-            _ => None,
-        }
     }
 
     /// Whether this process can read kernel addresses (kallsyms, jited_ksyms): `Ok(why)`

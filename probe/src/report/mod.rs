@@ -174,10 +174,7 @@ impl Report {
             Origin::Recorded => return a.clone(),
             o => format!(
                 "{} there{}",
-                serde_json::to_value(o)
-                    .ok()
-                    .and_then(|v| v.as_str().map(str::to_string))
-                    .unwrap_or_default(),
+                o.name(),
                 a.origin_reason
                     .as_deref()
                     .map(|r| format!(": {r}"))

@@ -109,7 +109,7 @@ impl Report {
         let _ = writeln!(
             o,
             "  lockdown                    {} ({})",
-            s.lockdown.as_deref().unwrap_or("unknown"),
+            s.lockdown.map_or("unknown", |m| m.name()),
             s.lockdown_source.as_deref().unwrap_or("not recorded")
         );
         let _ = writeln!(

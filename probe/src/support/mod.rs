@@ -232,18 +232,21 @@ impl fmt::Display for Answer {
         write!(f, "{}", self.support)?;
         match (self.origin, &self.origin_reason) {
             (Origin::Probed, _) => Ok(()),
-            (o, Some(r)) => write!(f, " [{} — {r}]", serde_plain(o)),
-            (o, None) => write!(f, " [{}]", serde_plain(o)),
+            (o, Some(r)) => write!(f, " [{} — {r}]", o.name()),
+            (o, None) => write!(f, " [{}]", o.name()),
         }
     }
 }
 
-fn serde_plain(o: Origin) -> &'static str {
-    match o {
-        Origin::Probed => "probed",
-        Origin::Inferred => "inferred",
-        Origin::Assumed => "assumed",
-        Origin::Recorded => "recorded",
+impl Origin {
+    /// The name the JSON uses.
+    pub fn name(self) -> &'static str {
+        match self {
+            Origin::Probed => "probed",
+            Origin::Inferred => "inferred",
+            Origin::Assumed => "assumed",
+            Origin::Recorded => "recorded",
+        }
     }
 }
 
