@@ -4,7 +4,14 @@
 //! Output is reproducible: the checkout path is mapped away from the debug info.
 use std::{env, path::PathBuf, process::Command};
 
-const PROGRAMS: &[&str] = &["tc_target", "func_ip", "kprobe_target", "kprobe_tracer"];
+const PROGRAMS: &[&str] = &[
+    "tc_target",
+    "func_ip",
+    "kprobe_target",
+    "kprobe_tracer",
+    "example_tracer",
+    "extern_user",
+];
 
 fn find_clang() -> Result<String, String> {
     if let Ok(c) = env::var("BPF_CLANG") {

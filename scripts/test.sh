@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 export PATH="$PATH:/usr/sbin:/sbin"
 scripts/setup.sh
 cargo build --workspace --all-targets --release
-cargo build --release --examples -p bpf-features
+cargo build --release --examples -p bpf-features-cli
 skips=target/skipped-tests.txt
 rm -f "$skips"
 # `cargo test` as a Rust developer types it: the debug profile (debug assertions on, e.g.

@@ -21,6 +21,55 @@ pub const KPROBE_TARGET: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/kprob
 /// traced call's first argument (globals `regs_di_off`, `read_directly`) through `events`.
 pub const KPROBE_TRACER: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/kprobe_tracer.bpf.o"));
 
+/// The ELF object of src/bpf/example_tracer.bpf.c: a tracer written as another project
+/// would (fentry `on_entry`, fexit `on_exit`; globals `cfg_want_helper`, `cfg_traced_addr`,
+/// `cfg_tag`; ring buffer `calls` of [`Call`], LRU hash `skbs_seen`, per-CPU hash
+/// `call_counts` kept by a global subprogram; skb->len and skb->protocol read by CO-RE).
+pub const EXAMPLE_TRACER: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/example_tracer.bpf.o"));
+/// The ELF object of src/bpf/extern_user.bpf.c: fentry `uses_extern` refers to an extern
+/// ksym, which the library's loader must refuse by name.
+pub const EXTERN_USER: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/extern_user.bpf.o"));
+
+/// One record of [`EXAMPLE_TRACER`]'s `calls` (`struct call` in example_tracer.bpf.c).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Call {
+    /// The function IP, by the chosen strategy.
+    pub ip: u64,
+    /// The skb's kernel address.
+    pub skb: u64,
+    /// The traced program's return value (fexit), else 0.
+    pub retval: u64,
+    /// `skb->len`, read with BPF_CORE_READ.
+    pub len: u32,
+    /// `skb->protocol` (network byte order), read with BPF_CORE_READ.
+    pub protocol: u16,
+    /// Whether this is fexit.
+    pub exit: bool,
+    /// The `cfg_tag` global.
+    pub tag: u32,
+}
+
+impl Call {
+    /// Its size in the ring buffer.
+    pub const SIZE: usize = 40;
+
+    /// Decodes a ring-buffer record; `None` if it is too short.
+    pub fn parse(b: &[u8]) -> Option<Call> {
+        let u64_at = |o: usize| Some(u64::from_ne_bytes(b.get(o..o + 8)?.try_into().ok()?));
+        let u32_at = |o: usize| Some(u32::from_ne_bytes(b.get(o..o + 4)?.try_into().ok()?));
+        let u16_at = |o: usize| Some(u16::from_ne_bytes(b.get(o..o + 2)?.try_into().ok()?));
+        Some(Call {
+            ip: u64_at(0)?,
+            skb: u64_at(8)?,
+            retval: u64_at(16)?,
+            len: u32_at(24)?,
+            protocol: u16_at(28)?,
+            exit: u16_at(30)? != 0,
+            tag: u32_at(32)?,
+        })
+    }
+}
+
 /// One record of the kprobe tracer's `events` (`struct event` in kprobe_tracer.bpf.c).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct RegsEvent {
@@ -95,7 +144,14 @@ mod tests {
 
     #[test]
     fn objects_are_bpf_elf() {
-        for o in [TC_TARGET, FUNC_IP, KPROBE_TARGET, KPROBE_TRACER] {
+        for o in [
+            TC_TARGET,
+            FUNC_IP,
+            KPROBE_TARGET,
+            KPROBE_TRACER,
+            EXAMPLE_TRACER,
+            EXTERN_USER,
+        ] {
             assert_eq!(&o[..4], b"\x7fELF");
             assert_eq!(u16::from_le_bytes([o[18], o[19]]), 247, "EM_BPF");
         }

@@ -56,7 +56,7 @@ pub fn rows(r: &Report) -> Vec<(String, String)> {
             n.to_string(),
         ));
     }
-    for n in crate::all_needs(r) {
+    for n in crate::all_needs(r, &crate::strategy::Forced::default()) {
         out.push((
             format!("strategy {}", n.need),
             n.chosen.unwrap_or_else(|| "none".into()),

@@ -85,6 +85,14 @@ impl FuncIp {
     }
 }
 
+impl std::str::FromStr for FuncIpStrategy {
+    type Err = StrategyError;
+    /// `helper` or `rewrite_constant`.
+    fn from_str(s: &str) -> Result<Self, StrategyError> {
+        strategy::parse::<FuncIp>(s, "API")
+    }
+}
+
 /// The resolved plan: the chosen path, with the address when it is the constant rewrite.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(tag = "strategy", rename_all = "snake_case")]
@@ -133,7 +141,7 @@ pub fn choose_for(
 }
 
 /// Chooses the strategy for tracing `target`, resolving its address when needed.
-/// `force`: `Some("helper")` or `Some("rewrite_constant")` (else `BPF_FEATURES_STRATEGY`).
+/// `force`: `Some("helper")` or `Some("rewrite_constant")` instead of the best one.
 pub fn plan(
     src: &dyn FeatureSource,
     target: BorrowedFd<'_>,

@@ -11,13 +11,23 @@
 //! - [`attach`]: fentry/fexit on a BPF program (what aya 0.14 cannot load).
 #![deny(unsafe_code)]
 
-pub mod attach;
+/// The aya this crate is built with: its `Map`s and errors are in this crate's API, so a
+/// tracer uses this one to match its version.
+pub use aya;
+/// The aya-obj this crate parses and relocates objects with.
+pub use aya_obj;
+/// The probe layer: every answer about this kernel.
+pub use probe;
+
 pub mod compare;
 pub mod func_ip;
 pub mod kallsyms;
 pub mod needs;
+pub mod object;
 pub mod prog_addr;
 pub mod strategy;
+pub mod trace;
+#[cfg(feature = "bundled")]
 pub mod tracer;
 
 use func_ip::FuncIp;
@@ -45,19 +55,20 @@ pub fn need_names() -> [&'static str; 4] {
 }
 
 /// Every need this crate knows, as the report shows it.
-pub fn all_needs(src: &dyn FeatureSource) -> Vec<strategy::NeedReport> {
+pub fn all_needs(src: &dyn FeatureSource, forced: &strategy::Forced) -> Vec<strategy::NeedReport> {
     vec![
-        strategy::report::<FuncIp>(src),
-        strategy::report::<needs::EventOutput>(src),
-        strategy::report::<needs::KernelRead>(src),
-        strategy::report::<needs::ManyKprobes>(src),
+        strategy::report::<FuncIp>(src, forced),
+        strategy::report::<needs::EventOutput>(src, forced),
+        strategy::report::<needs::KernelRead>(src, forced),
+        strategy::report::<needs::ManyKprobes>(src, forced),
     ]
 }
 
 impl FullReport {
-    pub fn new(report: Report, features: &dyn FeatureSource) -> Self {
+    /// The report with the strategies `features` and `forced` choose.
+    pub fn new(report: Report, features: &dyn FeatureSource, forced: &strategy::Forced) -> Self {
         FullReport {
-            strategies: all_needs(features),
+            strategies: all_needs(features, forced),
             report,
         }
     }

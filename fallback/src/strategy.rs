@@ -58,65 +58,79 @@ pub enum StrategyError {
     BadEnv { item: String, why: String },
 }
 
-/// Checks every item of [`STRATEGY_ENV`]: a misspelt need (`fucn_ip=helper`) would
-/// otherwise force nothing and say nothing.
-pub fn check_env() -> Result<(), StrategyError> {
-    let Some(value) = std::env::var_os(STRATEGY_ENV) else {
-        return Ok(());
-    };
-    let value = value.into_string().map_err(|v| StrategyError::BadEnv {
-        item: v.to_string_lossy().into_owned(),
-        why: "not UTF-8".into(),
-    })?;
-    let needs = crate::need_names();
-    for item in value.split(',').filter(|i| !i.trim().is_empty()) {
-        let bad = |why: String| StrategyError::BadEnv {
-            item: item.chars().take(128).collect(),
-            why,
-        };
-        let Some((need, strategy)) = item.split_once('=') else {
-            return Err(bad("no '='".into()));
-        };
-        let need = need.trim();
-        if !needs.contains(&need) {
-            let hint = probe::names::closest(need, needs.iter().copied())
-                .map(|c| format!("; did you mean '{c}'?"))
-                .unwrap_or_default();
-            return Err(bad(format!("needs are {}{hint}", needs.join(", "))));
-        }
-        if strategy.trim().is_empty() {
-            return Err(bad("no strategy after '='".into()));
-        }
-    }
-    Ok(())
+/// Strategies the user forced, need by need (`func_ip=rewrite_constant,…`). The library
+/// reads no environment variable by itself: a program that wants [`STRATEGY_ENV`] asks
+/// for it with [`Forced::from_env`] and passes the result on.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Forced {
+    items: Vec<(String, String)>,
+    source: String,
 }
 
-/// What the user forced for `need`: the API value first, then [`STRATEGY_ENV`].
-fn forced<N: Need>(api: Option<&str>) -> Result<Option<(N::Strategy, String)>, StrategyError> {
-    if api.is_none() {
-        check_env()?;
+impl Forced {
+    /// [`STRATEGY_ENV`], checked: a misspelt need (`fucn_ip=helper`) would otherwise force
+    /// nothing and say nothing. Unset: nothing forced.
+    pub fn from_env() -> Result<Self, StrategyError> {
+        let Some(value) = std::env::var_os(STRATEGY_ENV) else {
+            return Ok(Forced::default());
+        };
+        let value = value.into_string().map_err(|v| StrategyError::BadEnv {
+            item: v.to_string_lossy().into_owned(),
+            why: "not UTF-8".into(),
+        })?;
+        Forced::parse(&value, STRATEGY_ENV)
     }
-    let env = std::env::var(STRATEGY_ENV).ok();
-    let (value, source_of) = match (api, &env) {
-        (Some(v), _) => (v.to_string(), "API".to_string()),
-        (None, Some(e)) => match e
-            .split(',')
-            .filter_map(|kv| kv.split_once('='))
-            .find(|(k, _)| k.trim() == N::NAME)
-        {
-            Some((_, v)) => (v.trim().to_string(), STRATEGY_ENV.to_string()),
-            None => return Ok(None),
-        },
-        (None, None) => return Ok(None),
-    };
+
+    /// `NEED=STRATEGY[,…]` from `source` (named in errors). Each need must be known; each
+    /// strategy is checked against its need when it is used.
+    pub fn parse(value: &str, source: &str) -> Result<Self, StrategyError> {
+        let needs = crate::need_names();
+        let mut items = Vec::new();
+        for item in value.split(',').filter(|i| !i.trim().is_empty()) {
+            let bad = |why: String| StrategyError::BadEnv {
+                item: item.chars().take(128).collect(),
+                why,
+            };
+            let Some((need, strategy)) = item.split_once('=') else {
+                return Err(bad("no '='".into()));
+            };
+            let need = need.trim();
+            if !needs.contains(&need) {
+                let hint = probe::names::closest(need, needs.iter().copied())
+                    .map(|c| format!("; did you mean '{c}'?"))
+                    .unwrap_or_default();
+                return Err(bad(format!("needs are {}{hint}", needs.join(", "))));
+            }
+            if strategy.trim().is_empty() {
+                return Err(bad("no strategy after '='".into()));
+            }
+            items.push((need.to_string(), strategy.trim().to_string()));
+        }
+        Ok(Forced {
+            items,
+            source: source.to_string(),
+        })
+    }
+
+    /// The strategy forced for `need`, if any.
+    pub fn get(&self, need: &str) -> Option<&str> {
+        self.items
+            .iter()
+            .find(|(n, _)| n == need)
+            .map(|(_, s)| s.as_str())
+    }
+}
+
+/// The strategy of `N` called `name` (its name on the command line and in JSON).
+pub fn parse<N: Need>(name: &str, source_of: &str) -> Result<N::Strategy, StrategyError> {
     N::candidates()
         .iter()
-        .find(|s| N::name(**s) == value)
-        .map(|s| Some((*s, source_of.clone())))
+        .copied()
+        .find(|s| N::name(*s) == name)
         .ok_or_else(|| StrategyError::UnknownStrategy {
             need: N::NAME,
-            given: value,
-            source_of,
+            given: name.to_string(),
+            source_of: source_of.to_string(),
             valid: N::candidates()
                 .iter()
                 .map(|s| N::name(*s))
@@ -125,13 +139,22 @@ fn forced<N: Need>(api: Option<&str>) -> Result<Option<(N::Strategy, String)>, S
         })
 }
 
-/// Picks the strategy for `N` on this kernel. `force` (or [`STRATEGY_ENV`]) overrides the
-/// choice; a forced strategy the kernel cannot run is an error, not a silent fallback.
+/// Picks the strategy for `N` on this kernel. `force` overrides the choice; a forced
+/// strategy the kernel cannot run is an error, not a silent fallback.
 pub fn choose<N: Need>(
     src: &dyn FeatureSource,
     force: Option<&str>,
 ) -> Result<Choice<N::Strategy>, StrategyError> {
     choose_by::<N>(force, |s| N::runnable(src, s))
+}
+
+/// [`choose`] with what the user forced for every need ([`Forced::from_env`]).
+pub fn choose_forced<N: Need>(
+    src: &dyn FeatureSource,
+    forced: &Forced,
+) -> Result<Choice<N::Strategy>, StrategyError> {
+    let force = forced.get(N::NAME).map(|v| (v, forced.source.as_str()));
+    pick::<N>(force, |s| N::runnable(src, s))
 }
 
 /// [`choose`] with another rule for what can run (a need whose answers depend on more than
@@ -140,7 +163,15 @@ pub fn choose_by<N: Need>(
     force: Option<&str>,
     runnable: impl Fn(N::Strategy) -> Result<String, String>,
 ) -> Result<Choice<N::Strategy>, StrategyError> {
-    if let Some((s, source_of)) = forced::<N>(force)? {
+    pick::<N>(force.map(|v| (v, "API")), runnable)
+}
+
+fn pick<N: Need>(
+    force: Option<(&str, &str)>,
+    runnable: impl Fn(N::Strategy) -> Result<String, String>,
+) -> Result<Choice<N::Strategy>, StrategyError> {
+    if let Some((value, source_of)) = force {
+        let s = parse::<N>(value, source_of)?;
         return match runnable(s) {
             Ok(why) => Ok(Choice {
                 strategy: s,
@@ -150,7 +181,7 @@ pub fn choose_by<N: Need>(
             Err(why) => Err(StrategyError::ForcedNotRunnable {
                 need: N::NAME,
                 strategy: N::name(s).to_string(),
-                source_of,
+                source_of: source_of.to_string(),
                 why,
             }),
         };
@@ -196,9 +227,9 @@ pub struct CandidateReport {
     pub why: String,
 }
 
-/// The report entry of one need.
-pub fn report<N: Need>(src: &dyn FeatureSource) -> NeedReport {
-    let (chosen, why) = match choose::<N>(src, None) {
+/// The report entry of one need, with what the user forced.
+pub fn report<N: Need>(src: &dyn FeatureSource, forced: &Forced) -> NeedReport {
+    let (chosen, why) = match choose_forced::<N>(src, forced) {
         Ok(c) => (Some(N::name(c.strategy).to_string()), c.why),
         Err(e) => (None, e.to_string()),
     };

@@ -17,24 +17,30 @@ use probe::FeatureSource;
 use serde::Serialize;
 
 use crate::{
-    attach::{self, AttachError, TraceKind, TracingLink},
-    func_ip::{self, FuncIpError, FuncIpGlobals, FuncIpPlan},
+    func_ip::{FuncIpError, FuncIpGlobals, FuncIpPlan, FuncIpStrategy},
     prog_addr::{self, AddrError},
-    strategy::Choice,
+    strategy::{Choice, Need},
+    trace::{self, Trace, TraceError, TraceSpec},
 };
 
-pub const KALLSYMS: &str = "/proc/kallsyms";
+pub use crate::trace::KALLSYMS;
 
+/// Why the bundled tracer could not run.
 #[derive(Debug, thiserror::Error)]
 pub enum TracerError {
+    /// No strategy, or no address.
     #[error(transparent)]
     Plan(#[from] FuncIpError),
-    #[error("cannot load the tracer object: {0}")]
-    Load(String),
+    /// The generic path refused.
     #[error(transparent)]
-    Attach(#[from] AttachError),
+    Trace(#[from] TraceError),
+    /// aya could not load one of the bundled objects.
+    #[error("cannot load the bundled object: {0}")]
+    Load(String),
+    /// The target's address could not be resolved.
     #[error(transparent)]
     Address(#[from] AddrError),
+    /// BPF_PROG_TEST_RUN failed.
     #[error("cannot run the target with BPF_PROG_TEST_RUN: {0}")]
     TestRun(probe::sys::Errno),
 }
@@ -42,9 +48,9 @@ pub enum TracerError {
 /// How to build a [`Tracer`].
 #[derive(Clone, Debug)]
 pub struct TracerOptions {
-    /// Force a strategy (`helper` or `rewrite_constant`); else `BPF_FEATURES_STRATEGY` or
-    /// the best one the kernel allows.
-    pub force: Option<String>,
+    /// A strategy to use instead of the best one the kernel allows.
+    pub force: Option<FuncIpStrategy>,
+    /// Where to read kallsyms from.
     pub kallsyms: PathBuf,
     /// Also attach fexit (return values).
     pub fexit: bool,
@@ -76,7 +82,7 @@ pub fn skb_len_offset() -> u32 {
     })
 }
 
-/// Loads [`ebpf::FUNC_IP`]'s maps with the strategy's globals rewritten.
+/// Loads [`ebpf::FUNC_IP`] with aya, the strategy's globals rewritten (for `self_check`).
 fn load_object(globals: &FuncIpGlobals) -> Result<Ebpf, TracerError> {
     let btf = vmlinux_btf();
     let skb_len_off = skb_len_offset();
@@ -89,13 +95,6 @@ fn load_object(globals: &FuncIpGlobals) -> Result<Ebpf, TracerError> {
         .map_err(|e| TracerError::Load(describe(&e)))
 }
 
-fn take_events(ebpf: &mut Ebpf) -> Result<RingBuf<MapData>, TracerError> {
-    let map = ebpf
-        .take_map("events")
-        .ok_or_else(|| TracerError::Load("no events map".into()))?;
-    RingBuf::try_from(map).map_err(|e| TracerError::Load(describe(&e)))
-}
-
 fn drain(events: &mut RingBuf<MapData>) -> Vec<Event> {
     let mut out = Vec::new();
     while let Some(item) = events.next() {
@@ -106,14 +105,17 @@ fn drain(events: &mut RingBuf<MapData>) -> Vec<Event> {
     out
 }
 
-/// fentry (and fexit) on one BPF program, reporting its calls.
+/// fentry (and fexit) of [`ebpf::FUNC_IP`] on one BPF program, reporting its calls: the
+/// generic [`trace::trace`] with the bundled object.
 pub struct Tracer {
+    /// The strategy and why.
     pub choice: Choice<FuncIpPlan>,
+    /// The target's id.
     pub target_id: u32,
+    /// The traced function.
     pub target_name: String,
-    _links: Vec<TracingLink>,
     events: RingBuf<MapData>,
-    _ebpf: Ebpf,
+    _trace: Trace,
 }
 
 impl Tracer {
@@ -123,37 +125,30 @@ impl Tracer {
         target: BorrowedFd<'_>,
         opts: &TracerOptions,
     ) -> Result<Self, TracerError> {
-        let choice = func_ip::plan(src, target, &opts.kallsyms, opts.force.as_deref())?;
-        let globals = FuncIpGlobals::new(choice.strategy)?;
-        let mut ebpf = load_object(&globals)?;
-        let (_, target_name) = attach::target_function(target, None)?;
-        let info = probe::sys::prog_info(target).map_err(|e| AttachError::Target(e.to_string()))?;
-        let mut links = vec![attach::attach_to_prog(
-            &ebpf,
-            ebpf::FUNC_IP,
-            "trace_entry",
-            TraceKind::Fentry,
-            target,
-            None,
-        )?];
-        if opts.fexit {
-            links.push(attach::attach_to_prog(
-                &ebpf,
-                ebpf::FUNC_IP,
-                "trace_exit",
-                TraceKind::Fexit,
-                target,
-                None,
-            )?);
-        }
-        let events = take_events(&mut ebpf)?;
+        let programs: &[&str] = if opts.fexit {
+            &["trace_entry", "trace_exit"]
+        } else {
+            &["trace_entry"]
+        };
+        let mut spec = TraceSpec::new(ebpf::FUNC_IP, programs)
+            .global("skb_len_off", &skb_len_offset().to_ne_bytes());
+        spec.force = opts.force;
+        spec.kallsyms = opts.kallsyms.clone();
+        let mut t = trace::trace(src, &spec, &[target])?;
+        let map = t
+            .maps
+            .take("events")
+            .ok_or_else(|| TracerError::Load("the bundled object has no events map".into()))?;
+        let events = RingBuf::try_from(map).map_err(|e| TracerError::Load(describe(&e)))?;
+        let first = t.targets.remove(0);
+        let (choice, target_id, target_name) = (first.choice.clone(), first.id, first.name.clone());
+        t.targets.insert(0, first);
         Ok(Tracer {
             choice,
-            target_id: info.id,
+            target_id,
             target_name,
-            _links: links,
             events,
-            _ebpf: ebpf,
+            _trace: t,
         })
     }
 
@@ -208,7 +203,10 @@ pub fn self_check(strategy: FuncIpPlan) -> Result<Event, TracerError> {
     let globals = FuncIpGlobals::new(strategy)?;
     let mut ebpf = load_object(&globals)?;
     run_packet(load_classifier(&mut ebpf, "self_check")?)?;
-    let mut events = take_events(&mut ebpf)?;
+    let map = ebpf
+        .take_map("events")
+        .ok_or_else(|| TracerError::Load("no events map".into()))?;
+    let mut events = RingBuf::try_from(map).map_err(|e| TracerError::Load(describe(&e)))?;
     drain(&mut events)
         .into_iter()
         .next()
@@ -278,9 +276,9 @@ pub fn calibrate(src: &dyn FeatureSource, kallsyms: &Path) -> Result<Calibration
     let target = ThrowawayTarget::load()?;
     let addr = prog_addr::resolve_fd(target.fd.as_fd(), kallsyms)?;
     let mut runs = Vec::new();
-    for kind in ["helper", "rewrite_constant"] {
+    for kind in [FuncIpStrategy::Helper, FuncIpStrategy::RewriteConstant] {
         let opts = TracerOptions {
-            force: Some(kind.to_string()),
+            force: Some(kind),
             kallsyms: kallsyms.to_path_buf(),
             fexit: true,
         };
@@ -290,12 +288,12 @@ pub fn calibrate(src: &dyn FeatureSource, kallsyms: &Path) -> Result<Calibration
         });
         runs.push(match run {
             Ok(reported) => CalibrationRun {
-                strategy: kind,
+                strategy: crate::func_ip::FuncIp::name(kind),
                 reported,
                 error: None,
             },
             Err(e) => CalibrationRun {
-                strategy: kind,
+                strategy: crate::func_ip::FuncIp::name(kind),
                 reported: Vec::new(),
                 error: Some(e.to_string()),
             },

@@ -1,6 +1,6 @@
 //! Bounded fuzzing of the kallsyms parser (issue 8): mixes of real-looking lines, program
 //! symbols and random bytes; no panic, and what it returns is what was asked for.
-use fallback::kallsyms::{Target, parse_bpf_prog_name, resolve};
+use bpf_features::kallsyms::{Target, parse_bpf_prog_name, resolve};
 use proptest::prelude::*;
 
 const TAG: u64 = 0x6deef7357e7b4530;

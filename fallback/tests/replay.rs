@@ -11,7 +11,7 @@ fn dir(rel: &str) -> PathBuf {
 fn recorded_reports_choose_as_before() {
     for series in probe::testing::RECORDED_SERIES {
         let report = probe::testing::recorded_profile(series).unwrap();
-        let full = fallback::FullReport::new(report.clone(), &report);
+        let full = bpf_features::FullReport::new(report.clone(), &report, &Default::default());
         let v = serde_json::to_value(&full).unwrap();
         let actual = serde_json::to_string_pretty(&v["strategies"]).unwrap() + "\n";
         let golden = dir("tests/golden").join(format!("{series}.strategies.json"));

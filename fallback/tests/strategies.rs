@@ -1,5 +1,5 @@
 //! Strategy choices against kernels described by their probe answers (no root needed).
-use fallback::{
+use bpf_features::{
     func_ip::{FuncIp, FuncIpStrategy},
     needs::{EventOutput, EventOutputStrategy, ManyKprobes, ManyKprobesStrategy},
     strategy::{StrategyError, choose},
@@ -104,7 +104,7 @@ impl FeatureSource for Kernel {
 fn func_ip_follows_the_target_type() {
     // 5.15-5.17: fentry on a kprobe program is verified as the kprobe, which may call
     // bpf_get_func_ip; on a tc program it is refused (the modelled refusal).
-    use fallback::func_ip::choose_for;
+    use bpf_features::func_ip::choose_for;
     let k = Kernel::v5_15();
     let kprobe = choose_for(&k, ProgramType::KPROBE, None).unwrap();
     assert_eq!(kprobe.strategy, FuncIpStrategy::Helper, "{}", kprobe.why);

@@ -4,12 +4,86 @@
 # bpf-features, --verify and the integration tests inside, and writes target/matrix/
 # matrix.json and matrix.md. A guest that fails or hangs is retried once, then fails the
 # run with its console log shown. Needs root.
+#
+# With --command it runs the caller's command instead, on the same cached kernels: see
+# usage() below and integration/matrix/README.md.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 here=$root/integration/matrix
 cache=$root/target/matrix
 results=$cache/results
 guest_timeout=${MATRIX_GUEST_TIMEOUT:-600}
+
+series_list() { awk '!/^#/ && NF {print $1}' "$here/kernels.conf" | paste -sd' '; }
+usage() {
+  cat <<EOF
+usage: $0
+       $0 --command CMD [--kernel SERIES]... [--workdir DIR] [--timeout SECS]
+
+Without arguments: the bpf-features kernel matrix (what CI runs).
+
+With --command: sets up the Debian kernels, qemu and vmtest as the matrix does (cached in
+$cache), then boots each selected kernel under qemu and runs
+CMD in it with bash -c, as root, in DIR. Prints CMD's output and one PASS/FAIL line with
+its exit code per kernel; exits 1 if any failed, 2 on a usage error.
+
+  --command CMD     the bash command line to run in each guest
+  --kernel SERIES   a kernel to boot, one of: $(series_list)
+                    (repeatable or comma-separated; default: all)
+  --workdir DIR     the guest's working directory (default: the current directory);
+                    the guest sees the host's files at the same paths
+  --timeout SECS    limit per kernel, boot included (default: MATRIX_GUEST_TIMEOUT or 600)
+  -h, --help        this text
+
+Example: $0 --command 'cargo test --release' --kernel 5.10 --workdir ~/my-tracer
+More: $here/README.md
+EOF
+}
+usage_error() { echo "run.sh: $*" >&2; echo "run.sh: see $0 --help" >&2; exit 2; }
+
+command_mode=0 command="" workdir="" kernels=() selected=() with_command=""
+while [ $# -gt 0 ]; do
+  opt=$1 val="" has_val=0
+  case $opt in --*=*) val=${opt#*=}; opt=${opt%%=*}; has_val=1 ;; esac
+  case $opt in
+    -h|--help) usage; exit 0 ;;
+    --command|--kernel|--workdir|--timeout)
+      if [ $has_val -eq 0 ]; then
+        [ $# -ge 2 ] || usage_error "$opt needs a value"
+        val=$2; shift
+      fi
+      [ -n "$val" ] || usage_error "$opt needs a non-empty value"
+      case $opt in
+        --command) command_mode=1; command=$val ;;
+        --kernel) IFS=, read -r -a ks <<< "$val"; kernels+=("${ks[@]}") ;;
+        --workdir) workdir=$val ;;
+        --timeout) guest_timeout=$val ;;
+      esac
+      [ "$opt" = --command ] || with_command=$opt ;;
+    *) usage_error "unknown argument: $1" ;;
+  esac
+  shift
+done
+if [ $command_mode -eq 0 ]; then
+  [ -z "$with_command" ] || usage_error "$with_command goes with --command"
+else
+  [[ $guest_timeout =~ ^[1-9][0-9]*$ ]] || usage_error "--timeout needs a number of seconds, not '$guest_timeout'"
+  [ ${#kernels[@]} -gt 0 ] || read -r -a kernels <<< "$(series_list)"
+  declare -A seen=()
+  for k in "${kernels[@]}"; do
+    [[ " $(series_list) " == *" $k "* ]] || usage_error "unknown kernel '$k' (known: $(series_list))"
+    [ -n "${seen[$k]:-}" ] || selected+=("$k")
+    seen[$k]=1
+  done
+  kernels=("${selected[@]}")
+  dir=${workdir:-$PWD}
+  workdir=$(cd -- "$dir" 2>/dev/null && pwd -P) || usage_error "--workdir: not a directory: $dir"
+  case $workdir/ in
+    /proc/*|/sys/*|/dev/*|/run/*|/mnt/*)
+      usage_error "--workdir $workdir: the guest has its own /proc, /sys, /dev, /run and /mnt" ;;
+  esac
+fi
+
 mkdir -p "$cache"
 started=$(date +%s)
 
@@ -40,8 +114,75 @@ while read -r series kver dir; do
   ln -sfn "$dir/boot/vmlinuz-$kver" "$d/vmlinuz"
 done < "$cache/kernels.list"
 
+# --command: boot each selected kernel and run the caller's command in it (guest-command.sh),
+# from a vmtest config generated here with absolute paths, so it works from any directory.
+# A guest that does not boot is retried once; the command itself is not retried.
+toml_str() { local v=${1//\\/\\\\}; printf '"%s"' "${v//\"/\\\"}"; }
+if [ $command_mode -eq 1 ]; then
+  run=$(mktemp -d "$cache/command.XXXXXX")
+  for series in "${kernels[@]}"; do
+    d=$cache/by-series/$series
+    printf '[[target]]\nname = %s\nkernel = %s\nqemu_command = %s\ncommand = %s\n' \
+      "$(toml_str "debian-$series")" "$(toml_str "$d/vmlinuz")" "$(toml_str "$here/qemu-tcg")" \
+      "$(toml_str "$(printf '%q %q' "$here/guest-command.sh" "$series")")"
+    printf 'vm = { num_cpus = 2, memory = "1G", extra_args = ["-initrd", %s] }\n\n' \
+      "$(toml_str "$d/shim.cpio.gz")"
+  done > "$run/vmtest.toml"
+  # vmtest passes its environment on to the guest's command.
+  export MATRIX_OUT=$run MATRIX_WORKDIR=$workdir MATRIX_COMMAND=$command MATRIX_CACHE=$cache
+  # timeout runs vmtest and qemu in a process group of their own, and takes them all down
+  # when it is signalled: do that if we are interrupted.
+  vm=""
+  trap '[ -z "$vm" ] || kill -TERM "$vm" 2>/dev/null' EXIT
+  trap 'exit 130' INT TERM
+  failed=()
+  for series in "${kernels[@]}"; do
+    kver=$(cat "$cache/by-series/$series/kver")
+    out=$run/$series
+    echo "matrix: $series ($kver): in $workdir: $command"
+    for attempt in 1 2; do
+      rm -rf "$out" && mkdir -p "$out" && : > "$out/output.txt"
+      t0=$(date +%s.%N)
+      rc=0
+      (cd "$run" && exec timeout "$guest_timeout" "$vmtest" -c "$run/vmtest.toml" -f "^debian-$series\$") \
+        > "$run/console-$series.log" 2>&1 &
+      vm=$!
+      tail -n +1 -F --pid="$vm" "$out/output.txt" 2>/dev/null || true
+      wait "$vm" || rc=$?
+      vm=""
+      wall=$(awk -v a="$(date +%s.%N)" -v b="$t0" 'BEGIN {printf "%.1f", a - b}')
+      if [ -s "$out/status" ]; then
+        status=$(cat "$out/status")
+        result=PASS
+        [ "$status" = 0 ] || { result=FAIL; failed+=("$series"); }
+        printf 'matrix: %-5s %-24s %s (exit %s) in %s s\n' "$series" "$kver" "$result" "$status" "$wall"
+        break
+      elif [ -e "$out/started" ]; then
+        why="vmtest rc=$rc"
+        [ $rc -eq 124 ] && why="timed out after $guest_timeout s"
+        printf 'matrix: %-5s %-24s FAIL (did not finish: %s) in %s s\n' "$series" "$kver" "$why" "$wall"
+        failed+=("$series")
+        break
+      fi
+      echo "matrix: $series attempt $attempt did not boot (vmtest rc=$rc, ${wall}s); console log:"
+      tail -40 "$run/console-$series.log" | sed 's/^/    /'
+      if [ $attempt -eq 2 ]; then
+        printf 'matrix: %-5s %-24s FAIL (did not boot)\n' "$series" "$kver"
+        failed+=("$series")
+      fi
+    done
+  done
+  if [ ${#failed[@]} -gt 0 ]; then
+    echo "matrix: FAILED on ${failed[*]} (output and console logs in $run)" >&2
+    exit 1
+  fi
+  rm -rf "$run"
+  echo "matrix: passed on ${kernels[*]} in $(($(date +%s) - started)) s"
+  exit 0
+fi
+
 cargo build --release -q --bin bpf-features
-cargo build --release -q --examples -p bpf-features
+cargo build --release -q --examples -p bpf-features-cli
 cargo build --release -q -p bpf-features-integration --bin matrix-report
 cargo test --release --no-run -q -p bpf-features-integration --message-format=json 2>/dev/null \
   | python3 -c 'import json,sys

@@ -129,7 +129,7 @@ fn fentry_on_tc_reports_the_target_address() {
     let objects = integration::bpf_objects();
     for strategy in ["rewrite_constant", "helper"] {
         let opts = TracerOptions {
-            force: Some(strategy.into()),
+            force: Some(strategy.parse().unwrap()),
             ..Default::default()
         };
         let mut tr = match Tracer::attach(&f, target.fd.as_fd(), &opts) {

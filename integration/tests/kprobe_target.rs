@@ -10,74 +10,71 @@ use std::{
 };
 
 use aya::{
-    Ebpf, EbpfLoader,
-    maps::{Array, ProgramArray, RingBuf},
+    EbpfLoader,
+    maps::{Array, MapData, ProgramArray, RingBuf},
     programs::KProbe,
 };
 use ebpf::RegsEvent;
 use fallback::{
-    attach::{AttachError, TraceKind, TracingLink, attach_to_prog},
     func_ip::{FuncIp, FuncIpGlobals, FuncIpPlan, FuncIpStrategy},
+    object::{Maps, ObjectError, PreparedObject, TracingLink},
     prog_addr,
 };
 use probe::{AttachContext, FeatureSource, Misc};
 
 const KALLSYMS: &str = "/proc/kallsyms";
 
-/// The tracer object loaded for `plan`, attached to `func` (None: the main function) of
-/// `target`: fentry and fexit. Reads the argument directly where the verifier types it,
-/// else through bpf_probe_read_kernel (before 6.3/6.1.16 the argument is a plain number).
-/// The tracer object with its globals rewritten for `plan` and the argument's read.
-fn tracer_object(plan: FuncIpPlan, di_off: u32, read_directly: u8) -> Ebpf {
-    let g = FuncIpGlobals::new(plan).unwrap();
-    let btf = aya::Btf::from_sys_fs().ok();
-    let mut loader = EbpfLoader::new();
-    loader
-        .btf(btf.as_ref())
-        .override_global("use_helper", &g.use_helper, true)
-        .override_global("target_addr", &g.target_addr, true)
-        .override_global("regs_di_off", &di_off, true)
-        .override_global("read_directly", &read_directly, true);
-    loader.load(ebpf::KPROBE_TRACER).unwrap()
+/// The tracer object with its globals rewritten for `plan` and the argument's read, made
+/// ready through the library's own loader, and its ring buffer.
+struct TracerObject {
+    object: PreparedObject,
+    events: RingBuf<MapData>,
 }
 
+fn tracer_object(plan: FuncIpPlan, di_off: u32, read_directly: u8) -> TracerObject {
+    let g = FuncIpGlobals::new(plan).unwrap();
+    let globals = vec![
+        ("use_helper".to_string(), vec![g.use_helper]),
+        ("target_addr".into(), g.target_addr.to_ne_bytes().to_vec()),
+        ("regs_di_off".into(), di_off.to_ne_bytes().to_vec()),
+        ("read_directly".into(), vec![read_directly]),
+    ];
+    let mut object =
+        PreparedObject::prepare(ebpf::KPROBE_TRACER, &globals, &mut Maps::default(), &|_| {
+            true
+        })
+        .unwrap();
+    let events = RingBuf::try_from(object.own_maps.take("events").unwrap()).unwrap();
+    TracerObject { object, events }
+}
+
+/// Loads fentry (and fexit) against `target`'s main function. Reads the argument directly
+/// where the verifier types it, else through bpf_probe_read_kernel (before 6.3/6.1.16 the
+/// argument is a plain number).
 fn trace(
     plan: FuncIpPlan,
     di_off: u32,
     target: BorrowedFd<'_>,
     fexit: bool,
-) -> (Ebpf, Vec<TracingLink>, bool) {
+) -> (TracerObject, Vec<TracingLink>, bool) {
     for read_directly in [1u8, 0] {
         let tracer = tracer_object(plan, di_off, read_directly);
-        let entry = attach_to_prog(
-            &tracer,
-            ebpf::KPROBE_TRACER,
-            "regs_entry",
-            TraceKind::Fentry,
-            target,
-            None,
-        );
-        match entry {
+        match tracer.object.attach_to_prog("regs_entry", target, None) {
             Ok(entry) => {
                 let mut links = vec![entry];
                 if fexit {
                     links.push(
-                        attach_to_prog(
-                            &tracer,
-                            ebpf::KPROBE_TRACER,
-                            "regs_exit",
-                            TraceKind::Fexit,
-                            target,
-                            None,
-                        )
-                        .unwrap(),
+                        tracer
+                            .object
+                            .attach_to_prog("regs_exit", target, None)
+                            .unwrap(),
                     );
                 }
                 return (tracer, links, read_directly == 1);
             }
             // The argument is not typed as struct pt_regs on this kernel: read it through
             // the helper instead.
-            Err(AttachError::Load { log, .. })
+            Err(ObjectError::Load { log, .. })
                 if read_directly == 1 && log.contains("invalid mem access") => {}
             Err(e) => panic!("{plan}: {e}"),
         }
@@ -85,10 +82,9 @@ fn trace(
     unreachable!("the helper path loads or panics")
 }
 
-fn events(tracer: &mut Ebpf) -> Vec<RegsEvent> {
-    let mut rb = RingBuf::try_from(tracer.map_mut("events").unwrap()).unwrap();
+fn events(tracer: &mut TracerObject) -> Vec<RegsEvent> {
     let mut out = Vec::new();
-    while let Some(item) = rb.next() {
+    while let Some(item) = tracer.events.next() {
         out.push(RegsEvent::parse(&item).unwrap());
     }
     out
@@ -220,28 +216,18 @@ fn fentry_and_fexit_on_a_kprobe_program_that_tail_calls() {
         };
         // arg_entry reads its argument as a number: the pt_regs globals play no part.
         let mut tracer = tracer_object(plan, di_off, 1);
-        let missing = attach_to_prog(
-            &tracer,
-            ebpf::KPROBE_TRACER,
-            "arg_entry",
-            TraceKind::Fentry,
-            main_fd,
-            Some("no_such_function"),
-        );
+        let missing = tracer
+            .object
+            .attach_to_prog("arg_entry", main_fd, Some("no_such_function"));
         assert!(
-            matches!(missing, Err(AttachError::NoTargetFunc(ref n)) if n == "no_such_function"),
+            matches!(missing, Err(ObjectError::NoTargetFunc(ref n)) if n == "no_such_function"),
             "{:?}",
             missing.err()
         );
-        let _link = attach_to_prog(
-            &tracer,
-            ebpf::KPROBE_TRACER,
-            "arg_entry",
-            TraceKind::Fentry,
-            main_fd,
-            Some("record_sock"),
-        )
-        .unwrap();
+        let _link = tracer
+            .object
+            .attach_to_prog("arg_entry", main_fd, Some("record_sock"))
+            .unwrap();
         connect_over_loopback();
         let seen = Array::<_, u64>::try_from(target.map("seen").unwrap()).unwrap();
         let sock = seen.get(&2, 0).unwrap();

@@ -11,7 +11,9 @@ pub const ASSUME_ENV: &str = "BPF_FEATURES_ASSUME";
 /// A user's override of one answer.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Assumption {
+    /// The question it answers (a helper without a context covers every context).
     pub key: FeatureKey,
+    /// `yes` or `no`.
     pub supported: bool,
     /// Where it came from: `--assume`, `BPF_FEATURES_ASSUME`, `api`.
     pub source: String,

@@ -35,9 +35,14 @@ const MAX_SIZE: u64 = 64 << 20;
 /// Which kernel boot a cache belongs to.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Identity {
+    /// The file format's version; a cache of another format is stale.
     pub schema: u32,
+    /// `uname -r`.
     pub release: String,
+    /// /proc/sys/kernel/random/boot_id: a reboot, maybe into a rebuilt kernel of the same
+    /// release, invalidates the cache.
     pub boot_id: String,
+    /// Size of /sys/kernel/btf/vmlinux (0 without it): a cheap fingerprint of the build.
     pub btf_size: u64,
     /// The effective capability mask: an "unknown (EPERM)" holds only for the same one.
     pub cap_eff: u64,
@@ -45,6 +50,7 @@ pub struct Identity {
     /// `kernel.unprivileged_bpf_disabled`: both change which loads are refused.
     #[serde(default)]
     pub lockdown: String,
+    /// The sysctl as read (`0`, `1` or `2`; empty when unreadable).
     #[serde(default)]
     pub unprivileged_bpf_disabled: String,
 }
@@ -114,17 +120,29 @@ impl Identity {
 /// Why a cache file was not used.
 #[derive(Debug, thiserror::Error)]
 pub enum CacheError {
+    /// Reading or writing the file failed.
     #[error("cache {0}: {1}")]
     Io(PathBuf, std::io::Error),
+    /// Owned by someone other than root, or writable by group or others (file or directory).
     #[error(
         "cache {path} is refused: it must be owned by root and writable by nobody else \
          (owner uid {uid}, mode {mode:o}); remove it or fix its owner and mode"
     )]
-    Unsafe { path: PathBuf, uid: u32, mode: u32 },
+    Unsafe {
+        /// The file or directory refused.
+        path: PathBuf,
+        /// Its owner.
+        uid: u32,
+        /// Its permission bits.
+        mode: u32,
+    },
+    /// Written for another [`Identity`]; the text says what differs.
     #[error("cache {0} was written for another setting ({1}); ignored, and rewritten on save")]
     Stale(PathBuf, String),
+    /// A FIFO, a device, a directory or too big: never read.
     #[error("cache {0} is not a regular file of at most 64 MiB; remove it or name another")]
     NotAFile(PathBuf),
+    /// A header or line that does not parse (or an answer that does not serialise).
     #[error("cache {0} is malformed: {1}; ignored")]
     Malformed(PathBuf, String),
 }
@@ -191,10 +209,12 @@ impl DiskCache {
         serde_json::from_str(&self.text[a..b]).ok()
     }
 
+    /// How many answers the file holds.
     pub fn len(&self) -> usize {
         self.index.len()
     }
 
+    /// Whether the file holds no answer.
     pub fn is_empty(&self) -> bool {
         self.index.is_empty()
     }

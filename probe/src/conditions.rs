@@ -17,12 +17,16 @@ pub const REFUSED_BY_LOCKDOWN: &str = "refused by lockdown=";
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum LockdownMode {
+    /// Nothing refused (or the lockdown LSM is not active).
     None,
+    /// Nothing may change the running kernel: `bpf_probe_write_user` is refused.
     Integrity,
+    /// Integrity, and nothing may read kernel memory: `bpf_probe_read*` are refused too.
     Confidentiality,
 }
 
 impl LockdownMode {
+    /// As the kernel spells it in /sys/kernel/security/lockdown and `lockdown=`.
     pub fn name(self) -> &'static str {
         match self {
             LockdownMode::None => "none",

@@ -32,6 +32,7 @@ use crate::{
 pub struct Options {
     /// Also probe the helpers that write to the kernel log ([`helpers::NOISY`]).
     pub full: bool,
+    /// Answers forced by the user; the last one that covers a question wins.
     pub assumptions: Vec<Assumption>,
     /// Probing threads for [`Features::probe_all`]; 0 = two per core.
     pub threads: usize,
@@ -127,9 +128,12 @@ impl Features {
             Err(e) => (None, Some(e.to_string())),
         })
     }
+    /// The kernel's BTF (/sys/kernel/btf/vmlinux), parsed on first use; `None` when it
+    /// could not be read ([`Self::btf_error`] says why).
     pub fn btf(&self) -> Option<&KernelBtf> {
         self.btf_pair().0.as_ref()
     }
+    /// Why the kernel's BTF could not be read, if it could not.
     pub fn btf_error(&self) -> Option<&str> {
         self.btf_pair().1.as_deref()
     }
@@ -152,6 +156,7 @@ impl Features {
     pub fn cached_on_disk(&self) -> usize {
         self.disk.as_ref().map_or(0, DiskCache::len)
     }
+    /// What this instance was created with.
     pub fn options(&self) -> &Options {
         &self.options
     }

@@ -7,10 +7,14 @@ use aya_obj::generated::{
     BPF_PSEUDO_MAP_FD, BPF_PSEUDO_MAP_VALUE, BPF_X, bpf_insn,
 };
 
+/// Return value, and the helper's result after a call.
 pub const R0: u8 = 0;
+/// First argument: the context on entry, the first helper argument at a call.
 pub const R1: u8 = 1;
+/// Second helper argument.
 pub const R2: u8 = 2;
 
+/// One raw instruction; `code` is the OR of the `BPF_*` class, op and source bits.
 pub fn insn(code: u32, dst: u8, src: u8, off: i16, imm: i32) -> bpf_insn {
     bpf_insn {
         code: code as u8,
@@ -56,6 +60,7 @@ pub fn call(helper_id: u32) -> bpf_insn {
     insn(BPF_JMP | BPF_CALL, 0, 0, 0, helper_id as i32)
 }
 
+/// `exit`: return R0.
 pub fn exit() -> bpf_insn {
     insn(BPF_JMP | BPF_EXIT, 0, 0, 0, 0)
 }

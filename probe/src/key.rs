@@ -6,11 +6,17 @@ use std::fmt;
 
 use crate::names::{AttachContext, Helper, MapType, Misc, ProgramType, UnknownName};
 
+/// One question, as written in assumptions and cache files (`KIND:NAME`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum FeatureKey {
+    /// `prog_type:NAME`: can a program of this type be loaded.
     ProgType(ProgramType),
+    /// `map_type:NAME`: can a map of this type be created.
     MapType(MapType),
+    /// `helper:NAME[@CONTEXT]`: without a context, does the kernel have the helper; with one,
+    /// may that context call it.
     Helper(Helper, Option<AttachContext>),
+    /// `misc:NAME`: one of the miscellaneous features.
     Misc(Misc),
 }
 
@@ -29,11 +35,13 @@ impl fmt::Display for FeatureKey {
 /// A malformed key or assumption.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum AssumeError {
+    /// Not `KIND:NAME=yes|no` (a bare key: not `KIND:NAME`), with the offending text.
     #[error(
         "assumption '{0}' is not KIND:NAME=yes|no (KIND is prog_type, map_type, helper or misc; \
          e.g. helper:bpf_get_func_ip@kprobe=no)"
     )]
     Syntax(String),
+    /// Well formed, but the name is unknown to this crate.
     #[error("assumption '{0}': {1}")]
     Name(String, UnknownName),
 }

@@ -7,12 +7,13 @@
 //! "not supported"). See [`support`] for the meaning of each answer.
 //!
 //! ```no_run
-//! use probe::{AttachContext, FeatureSource, Features, Helper};
+//! use bpf_features_probe::{AttachContext, FeatureSource, Features, Helper};
 //! let f = Features::get();
 //! let a = f.helper(AttachContext::FentryBpfProg, Helper::GET_FUNC_IP);
 //! println!("bpf_get_func_ip in fentry on a BPF program: {a}");
 //! ```
 #![deny(unsafe_code)]
+#![warn(missing_docs)]
 
 pub mod assume;
 pub mod btf;

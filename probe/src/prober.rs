@@ -33,6 +33,7 @@ thread_local! {
 /// A BPF program with BTF (returning 0, its function named `probe_target`) that
 /// fentry-on-a-program and `ext` probes attach to: a `sched_cls`, or a `kprobe`.
 pub struct TargetProg {
+    /// The loaded program: the `attach_prog_fd` of probes that attach to it.
     pub fd: OwnedFd,
     /// The BTF id of `probe_target` in the program's own BTF.
     pub func_btf_id: u32,
@@ -165,19 +166,26 @@ pub fn load_and_classify(
 
 /// How one program type (in one attach context) is set up to load.
 pub struct LoadSetup<'a> {
+    /// The type loaded (a context's, see [`AttachContext::prog_type`]).
     pub prog_type: ProgramType,
+    /// The attach type the verifier checks the program against; 0 when the type has none.
     pub expected_attach_type: u32,
+    /// The BTF function attached to (tracing, lsm, ext), in vmlinux or `attach_prog`'s BTF.
     pub attach_btf_id: u32,
+    /// The BPF program attached to: fentry on a program, and ext.
     pub attach_prog: Option<BorrowedFd<'a>>,
     /// ext programs need BTF of their own.
     pub prog_btf: Option<(OwnedFd, [bpf_func_info; 1])>,
+    /// `LINUX_VERSION_CODE` for kprobes, which kernels before 5.0 check.
     pub kern_version: u32,
+    /// `BPF_F_SLEEPABLE` for syscall programs, which must be sleepable.
     pub prog_flags: u32,
     /// What the setup is, for evidence: `tracing (fentry on bpf_fentry_test1)`.
     pub desc: String,
 }
 
 impl<'a> LoadSetup<'a> {
+    /// The type alone: no attach type, target, BTF or flags.
     pub fn plain(t: ProgramType) -> Self {
         LoadSetup {
             prog_type: t,
@@ -214,8 +222,11 @@ impl<'a> LoadSetup<'a> {
 
 /// Everything a probe needs to know about the kernel, and the shared fixtures.
 pub struct Prober<'a> {
+    /// The kernel's BTF, where attach targets are looked up; `None` without it.
     pub btf: Option<&'a KernelBtf>,
+    /// The running release, for kprobes' `kern_version`; `None` when it does not parse.
     pub release: Option<&'a KernelRelease>,
+    /// The run's shared target programs.
     pub fixtures: &'a Fixtures,
 }
 

@@ -3,7 +3,7 @@
 //! normal test run; `PROPTEST_CASES` raises the count for a longer session.
 use std::io::Write;
 
-use probe::{
+use bpf_features_probe::{
     Report,
     btf::{BtfBuilder, KernelBtf},
     cache::{DiskCache, Identity},
@@ -126,7 +126,7 @@ proptest! {
         }
         let text: String = chars.into_iter().collect();
         if let Ok(r) = serde_json::from_str::<Report>(&text) {
-            prop_assert_eq!(r.schema_version, probe::report::SCHEMA_VERSION);
+            prop_assert_eq!(r.schema_version, bpf_features_probe::report::SCHEMA_VERSION);
         }
     }
 
@@ -161,7 +161,7 @@ fn a_report_of_another_schema_is_refused_whole() {
 #[test]
 fn replayed_answers_are_recorded_not_probed() {
     // Issue 8: a replayed report kept origin `probed` for every answer it had.
-    use probe::{FeatureSource, Origin};
+    use bpf_features_probe::{FeatureSource, Origin};
     let mut v: serde_json::Value = serde_json::from_str(&report_json()).unwrap();
     v["system"]["release"] =
         serde_json::json!({"raw": "6.1.0-56-amd64", "version": "6.1.0", "suffix": "-56-amd64"});
@@ -170,7 +170,7 @@ fn replayed_answers_are_recorded_not_probed() {
         "answer": {"status": "supported", "origin": "probed"}
     }]);
     let r: Report = serde_json::from_value(v).unwrap();
-    let a = r.misc(probe::Misc::RingBuffer);
+    let a = r.misc(bpf_features_probe::Misc::RingBuffer);
     assert!(a.is_supported());
     assert_eq!(a.origin, Origin::Recorded);
     assert!(
@@ -180,5 +180,8 @@ fn replayed_answers_are_recorded_not_probed() {
         "{a}"
     );
     // Missing answers are recorded-unknown too.
-    assert_eq!(r.misc(probe::Misc::BoundedLoops).origin, Origin::Recorded);
+    assert_eq!(
+        r.misc(bpf_features_probe::Misc::BoundedLoops).origin,
+        Origin::Recorded
+    );
 }

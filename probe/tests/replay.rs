@@ -4,7 +4,7 @@
 //! deliberate change.
 use std::path::PathBuf;
 
-use probe::{Report, report::Style};
+use bpf_features_probe::{Report, report::Style};
 
 fn dir(rel: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(rel)
@@ -12,9 +12,14 @@ fn dir(rel: &str) -> PathBuf {
 
 /// The recorded reports, by series.
 pub fn profiles() -> Vec<(String, Report)> {
-    probe::testing::RECORDED_SERIES
+    bpf_features_probe::testing::RECORDED_SERIES
         .iter()
-        .map(|s| (s.to_string(), probe::testing::recorded_profile(s).unwrap()))
+        .map(|s| {
+            (
+                s.to_string(),
+                bpf_features_probe::testing::recorded_profile(s).unwrap(),
+            )
+        })
         .collect()
 }
 

@@ -32,7 +32,9 @@ pub fn base_key(ctx: AttachContext) -> FeatureKey {
 /// What a (context, helper) answer depends on, answered before: whether the kernel has the
 /// helper at all, and the context's base answer ([`base_key`]).
 pub struct Deps {
+    /// `helper:NAME` without a context: does the kernel have the helper at all.
     pub kernel: Answer,
+    /// The program type's or attach context's own answer: a refused context refuses its helpers.
     pub base: Answer,
 }
 
@@ -40,7 +42,9 @@ pub struct Deps {
 pub struct Rules<'a> {
     /// Probe the [`NOISY`] helpers too.
     pub full: bool,
+    /// The lockdown mode, `None` when unknown; refused helpers are answered without a load.
     pub lockdown: Option<LockdownMode>,
+    /// How the lockdown mode was learned, quoted in the answers it decides.
     pub lockdown_source: &'a str,
 }
 

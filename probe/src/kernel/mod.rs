@@ -10,7 +10,9 @@ use crate::conditions::{Lockdown, LockdownMode};
 /// A kernel release as `uname -r` prints it, and the version inside it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct KernelRelease {
+    /// Verbatim, trimmed.
     pub raw: String,
+    /// MAJOR.MINOR.PATCH, a missing patch level being 0.
     #[serde(with = "version_str")]
     pub version: semver::Version,
     /// Everything after the version: `-46-amd64`, `+deb13-amd64`, `-513.el8.x86_64`.
@@ -27,6 +29,7 @@ mod version_str {
     }
 }
 
+/// A release that does not start with MAJOR.MINOR (or a failed uname), with the text.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("cannot read a kernel version from release '{0}': expected it to start with MAJOR.MINOR")]
 pub struct ReleaseError(pub String);
@@ -80,6 +83,8 @@ impl KernelRelease {
             | (v.patch.min(255) as u32)
     }
 
+    /// Whether this is MAJOR.MINOR or later. The patch level is ignored: features land in
+    /// x.y.0 releases.
     pub fn at_least(&self, major: u64, minor: u64) -> bool {
         (self.version.major, self.version.minor) >= (major, minor)
     }
@@ -154,7 +159,7 @@ pub fn parse_config(text: &str) -> BTreeMap<String, String> {
     out
 }
 
-/// Reads the running kernel's config: /proc/config.gz, else /boot/config-<release>.
+/// Reads the running kernel's config: /proc/config.gz, else `/boot/config-<release>`.
 /// Returns the source path and the BPF-related options.
 pub fn read_config(release: &str) -> Option<(String, BTreeMap<String, String>)> {
     let text = fs::read("/proc/config.gz")
@@ -183,7 +188,7 @@ pub fn read_config(release: &str) -> Option<(String, BTreeMap<String, String>)> 
     Some((text.0, picked))
 }
 
-/// Effective capabilities from a /proc/<pid>/status `CapEff:` line.
+/// Effective capabilities from a `/proc/<pid>/status` `CapEff:` line.
 pub fn parse_cap_eff(status: &str) -> Option<u64> {
     status
         .lines()
@@ -200,10 +205,15 @@ const CAP_BPF: u32 = 39;
 /// The capabilities that decide what BPF may load.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Privileges {
+    /// Effective uid, for the report: capabilities, not uid 0, decide.
     pub euid: u32,
+    /// CAP_BPF (5.8): loading and map creation without CAP_SYS_ADMIN.
     pub cap_bpf: bool,
+    /// CAP_PERFMON (5.8): with CAP_BPF, tracing programs and reads of kernel memory.
     pub cap_perfmon: bool,
+    /// CAP_SYS_ADMIN: everything, and the only way before 5.8.
     pub cap_sys_admin: bool,
+    /// CAP_NET_ADMIN: with CAP_BPF, networking programs and their attachment.
     pub cap_net_admin: bool,
     /// Decides, with kernel.kptr_restrict, whether kernel addresses are visible.
     #[serde(default)]
@@ -211,6 +221,7 @@ pub struct Privileges {
 }
 
 impl Privileges {
+    /// From an euid and a `CapEff:` mask.
     pub fn from_cap_eff(euid: u32, caps: u64) -> Self {
         let has = |c: u32| caps & (1u64 << c) != 0;
         Privileges {
@@ -222,6 +233,7 @@ impl Privileges {
             cap_syslog: has(CAP_SYSLOG),
         }
     }
+    /// This process's, from /proc/self/status.
     pub fn current() -> Self {
         let caps = fs::read_to_string("/proc/self/status")
             .ok()
@@ -240,6 +252,7 @@ impl Privileges {
 pub struct Memlock {
     /// Soft limit in bytes; `None` is unlimited.
     pub soft: Option<u64>,
+    /// Hard limit in bytes; `None` is unlimited.
     pub hard: Option<u64>,
     /// Whether this kernel charges BPF memory to RLIMIT_MEMLOCK (before 5.11).
     pub charged: bool,
@@ -297,6 +310,7 @@ pub fn address_space_limit() -> Option<u64> {
 /// aborts in allocation under ~96 MiB), and what each further thread adds (its stack and
 /// the allocator's per-thread arena, which reserves 64 MiB).
 pub const REPORT_ADDRESS_SPACE: u64 = 128 << 20;
+/// What each further probing thread adds to [`REPORT_ADDRESS_SPACE`].
 pub const THREAD_ADDRESS_SPACE: u64 = 80 << 20;
 
 fn read_trim(path: &str) -> Option<String> {
@@ -314,11 +328,16 @@ fn mount_point(mounts: &str, fstype: &str) -> Option<String> {
 /// Everything the report's "system" section shows.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SystemInfo {
+    /// The running kernel's release; `None` when it does not parse.
     pub release: Option<KernelRelease>,
+    /// Why `release` is `None`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub release_error: Option<String>,
+    /// The architecture this binary was built for (`x86_64`, `aarch64`, …).
     pub arch: String,
+    /// Where the config was read from; `None` when neither file is readable.
     pub config_source: Option<String>,
+    /// Each of [`BPF_CONFIG_KEYS`] with its value, `n` when unset.
     pub config: BTreeMap<String, String>,
     /// net.core.bpf_jit_* , kernel.unprivileged_bpf_disabled, kernel.kptr_restrict, …
     pub sysctls: BTreeMap<String, String>,
@@ -328,14 +347,21 @@ pub struct SystemInfo {
     /// How the mode was learned, or why it could not be.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lockdown_source: Option<String>,
+    /// Whether /sys/kernel/btf/vmlinux exists (`CONFIG_DEBUG_INFO_BTF`, 5.4).
     pub btf_vmlinux: bool,
+    /// Where tracefs is mounted, if it is (kprobe and uprobe events need it).
     pub tracefs: Option<String>,
+    /// Where debugfs is mounted, if it is (older kernels reach tracefs through it).
     pub debugfs: Option<String>,
+    /// Where a bpf filesystem is mounted, if one is (pinning needs it).
     pub bpffs: Option<String>,
+    /// This process's euid and BPF-related capabilities.
     pub privileges: Privileges,
+    /// RLIMIT_MEMLOCK, and what raising it did.
     pub memlock: Memlock,
 }
 
+/// The sysctls the report shows, with the file each is read from.
 pub const SYSCTLS: &[(&str, &str)] = &[
     (
         "kernel.unprivileged_bpf_disabled",
@@ -397,6 +423,7 @@ impl SystemInfo {
         }
     }
 
+    /// A sysctl of [`SYSCTLS`] as a number; `None` when unread or not a number.
     pub fn sysctl(&self, key: &str) -> Option<i64> {
         self.sysctls.get(key).and_then(|v| v.parse().ok())
     }

@@ -27,9 +27,12 @@ pub enum AttachContext {
 }
 
 impl AttachContext {
+    /// fentry on a kernel function: the tracing type's default.
     pub const FENTRY_KERNEL_FN: Self = Self::Default(ProgramType::TRACING);
+    /// A plain kprobe.
     pub const KPROBE: Self = Self::Default(ProgramType::KPROBE);
 
+    /// The program type loaded for this context.
     pub fn prog_type(self) -> ProgramType {
         match self {
             Self::Default(t) => t,

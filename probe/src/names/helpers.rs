@@ -281,18 +281,30 @@ static NAMES: std::sync::LazyLock<Vec<String>> = std::sync::LazyLock::new(|| {
 pub struct Helper(pub u32);
 
 impl Helper {
+    /// 4.1; its load logs the `trace_printk()` banner, so it is not probed by default.
     pub const TRACE_PRINTK: Self = Self(BPF_FUNC_trace_printk as u32);
+    /// 4.8; its load logs a warning, and lockdown=integrity refuses it.
     pub const PROBE_WRITE_USER: Self = Self(BPF_FUNC_probe_write_user as u32);
+    /// 5.16; logs the same banner as [`Self::TRACE_PRINTK`].
     pub const TRACE_VPRINTK: Self = Self(BPF_FUNC_trace_vprintk as u32);
+    /// 5.15; allowed per attach context, see [`crate::AttachContext`].
     pub const GET_FUNC_IP: Self = Self(BPF_FUNC_get_func_ip as u32);
+    /// 5.15; what the `bpf_cookie` feature probes.
     pub const GET_ATTACH_COOKIE: Self = Self(BPF_FUNC_get_attach_cookie as u32);
+    /// 4.2; callable from every tracing program type.
     pub const GET_CURRENT_PID_TGID: Self = Self(BPF_FUNC_get_current_pid_tgid as u32);
+    /// 4.1; lockdown=confidentiality refuses it.
     pub const PROBE_READ: Self = Self(BPF_FUNC_probe_read as u32);
+    /// 4.11; lockdown=confidentiality refuses it.
     pub const PROBE_READ_STR: Self = Self(BPF_FUNC_probe_read_str as u32);
+    /// 5.5; lockdown=confidentiality refuses it.
     pub const PROBE_READ_KERNEL: Self = Self(BPF_FUNC_probe_read_kernel as u32);
+    /// 5.5; lockdown=confidentiality refuses it.
     pub const PROBE_READ_KERNEL_STR: Self = Self(BPF_FUNC_probe_read_kernel_str as u32);
+    /// 5.8, with the ringbuf map.
     pub const RINGBUF_OUTPUT: Self = Self(BPF_FUNC_ringbuf_output as u32);
 
+    /// The `enum bpf_func_id` value, as a `call` instruction's immediate.
     pub fn id(self) -> u32 {
         self.0
     }

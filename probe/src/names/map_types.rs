@@ -6,8 +6,11 @@ use super::{Since, UnknownName, closest, serde_by_name};
 
 /// One row of the map-type table.
 pub struct MapTypeDef {
+    /// The UAPI value.
     pub ty: bpf_map_type,
+    /// libbpf's name (`ringbuf`, `percpu_hash`).
     pub name: &'static str,
+    /// The release that added it.
     pub since: Since,
 }
 
@@ -85,9 +88,12 @@ pub const MAP_TYPES: &[MapTypeDef] = &[
 pub struct MapType(pub u32);
 
 impl MapType {
+    /// 5.8: the event channel tracers prefer.
     pub const RINGBUF: Self = Self(BPF_MAP_TYPE_RINGBUF as u32);
+    /// 4.3: the event channel before ringbuf.
     pub const PERF_EVENT_ARRAY: Self = Self(BPF_MAP_TYPE_PERF_EVENT_ARRAY as u32);
 
+    /// Its row of [`MAP_TYPES`]; `None` for a number our UAPI does not know.
     pub fn def(self) -> Option<&'static MapTypeDef> {
         MAP_TYPES.iter().find(|d| d.ty as u32 == self.0)
     }
@@ -95,6 +101,7 @@ impl MapType {
     pub fn name(self) -> &'static str {
         self.def().map_or("unknown", |d| d.name)
     }
+    /// The release that added it; `None` outside the table.
     pub fn since(self) -> Option<Since> {
         self.def().map(|d| d.since)
     }
@@ -105,6 +112,7 @@ impl MapType {
             self.def().map(|d| d.ty).unwrap_or(BPF_MAP_TYPE_UNSPEC)
         )
     }
+    /// Every map type of the table, in UAPI order.
     pub fn all() -> impl Iterator<Item = Self> {
         MAP_TYPES.iter().map(|d| Self(d.ty as u32))
     }

@@ -12,13 +12,17 @@ macro_rules! misc_features {
         pub enum Misc { $(#[doc = $doc] $variant,)* }
 
         impl Misc {
+            /// Every feature, in report order.
             pub const ALL: &'static [Misc] = &[$(Misc::$variant,)*];
+            /// The key's name: `bounded_loops`, `ringbuf`, ….
             pub fn name(self) -> &'static str {
                 match self { $(Misc::$variant => $name,)* }
             }
+            /// The release that added it, for inferred answers.
             pub fn since(self) -> Since {
                 match self { $(Misc::$variant => $since,)* }
             }
+            /// One line for humans, as in the report.
             pub fn description(self) -> &'static str {
                 match self { $(Misc::$variant => $doc,)* }
             }

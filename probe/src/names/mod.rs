@@ -24,14 +24,18 @@ pub use prog_types::{PROG_TYPES, ProgTypeDef, ProgramType};
 /// A kernel release as major.minor: what `since` columns hold.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Since {
+    /// The 6 of 6.1.
     pub major: u64,
+    /// The 1 of 6.1.
     pub minor: u64,
 }
 
 impl Since {
+    /// `major.minor`, usable in the `const` tables.
     pub const fn new(major: u64, minor: u64) -> Self {
         Since { major, minor }
     }
+    /// As `major.minor.0`, to compare with a [`crate::KernelRelease`]'s version.
     pub fn version(self) -> semver::Version {
         semver::Version::new(self.major, self.minor, 0)
     }
@@ -53,8 +57,11 @@ impl Serialize for Since {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("unknown {what} '{}'{}", shown(.given), .suggestion.as_ref().map(|s| format!("; did you mean '{s}'?")).unwrap_or_default())]
 pub struct UnknownName {
+    /// The kind of name: `program type`, `helper`, ….
     pub what: &'static str,
+    /// The input, verbatim.
     pub given: String,
+    /// A valid name within typo distance, if there is one.
     pub suggestion: Option<String>,
 }
 

@@ -6,8 +6,11 @@ use super::{Since, UnknownName, closest, serde_by_name};
 
 /// One row of the program-type table.
 pub struct ProgTypeDef {
+    /// The UAPI value.
     pub ty: bpf_prog_type,
+    /// libbpf's name (`sched_cls`, `kprobe`).
     pub name: &'static str,
+    /// The release that added it.
     pub since: Since,
 }
 
@@ -96,14 +99,22 @@ pub const PROG_TYPES: &[ProgTypeDef] = &[
 pub struct ProgramType(pub u32);
 
 impl ProgramType {
+    /// 3.19: the oldest type, which the feature probes load when the type does not matter.
     pub const SOCKET_FILTER: Self = Self(BPF_PROG_TYPE_SOCKET_FILTER as u32);
+    /// 4.1; also uprobes.
     pub const KPROBE: Self = Self(BPF_PROG_TYPE_KPROBE as u32);
+    /// 4.1: tc's classifier (`tc`).
     pub const SCHED_CLS: Self = Self(BPF_PROG_TYPE_SCHED_CLS as u32);
+    /// 5.5: fentry, fexit, fmod_ret, iterators; loaded against a BTF attach target.
     pub const TRACING: Self = Self(BPF_PROG_TYPE_TRACING as u32);
+    /// 5.6: freplace of a BPF program's global function.
     pub const EXT: Self = Self(BPF_PROG_TYPE_EXT as u32);
+    /// 5.7; needs `CONFIG_BPF_LSM`, and `bpf` among the active LSMs to run.
     pub const LSM: Self = Self(BPF_PROG_TYPE_LSM as u32);
+    /// 5.6: kernel function tables (TCP congestion control, …) written in BPF.
     pub const STRUCT_OPS: Self = Self(BPF_PROG_TYPE_STRUCT_OPS as u32);
 
+    /// Its row of [`PROG_TYPES`]; `None` for a number our UAPI does not know.
     pub fn def(self) -> Option<&'static ProgTypeDef> {
         PROG_TYPES.iter().find(|d| d.ty as u32 == self.0)
     }
@@ -111,6 +122,7 @@ impl ProgramType {
     pub fn name(self) -> &'static str {
         self.def().map_or("unknown", |d| d.name)
     }
+    /// The release that added it; `None` outside the table.
     pub fn since(self) -> Option<Since> {
         self.def().map(|d| d.since)
     }
@@ -122,6 +134,7 @@ impl ProgramType {
             self.def().map(|d| d.ty).unwrap_or(BPF_PROG_TYPE_UNSPEC)
         )
     }
+    /// Every program type of the table, in UAPI order.
     pub fn all() -> impl Iterator<Item = Self> {
         PROG_TYPES.iter().map(|d| Self(d.ty as u32))
     }

@@ -15,60 +15,86 @@ use crate::{
 /// Bumped on any incompatible change of the JSON below.
 pub const SCHEMA_VERSION: u32 = 1;
 
+/// One program type or map type and its answer.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Entry<T> {
+    /// The type, by libbpf's name.
     pub name: T,
+    /// The release that added it, from this build's table (not read back from a recording).
     #[serde(skip_deserializing)]
     pub since: Option<Since>,
+    /// Whether this kernel can load or create it.
     pub answer: Answer,
 }
 
+/// One helper and whether the kernel has it at all, whatever the context.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct KernelHelper {
+    /// The `enum bpf_func_id` value.
     pub id: u32,
+    /// bpftool's name (`bpf_get_func_ip`).
     pub name: String,
+    /// The release that added it, from this build's table (not read back from a recording).
     #[serde(skip_deserializing)]
     pub since: Option<Since>,
+    /// Whether the kernel has it.
     pub answer: Answer,
 }
 
+/// The helpers one attach context may call.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct HelperRow {
+    /// The program type and attach context the row is about.
     pub context: AttachContext,
     /// Helper name → answer, for every helper the kernel knows.
     pub answers: BTreeMap<String, Answer>,
 }
 
+/// One miscellaneous feature and its answer.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct MiscEntry {
+    /// The feature, by its key name.
     pub name: Misc,
+    /// The release that added it, from this build's table (0.0 when read back).
     #[serde(skip_deserializing, default = "no_since")]
     pub since: Since,
+    /// One line for humans.
     pub description: String,
+    /// Whether this kernel has it.
     pub answer: Answer,
 }
 
 /// Everything `bpf-features --json` prints (before the strategy layer adds its section).
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Report {
+    /// [`SCHEMA_VERSION`]; a report of another is refused when read back.
     #[serde(deserialize_with = "this_schema")]
     pub schema_version: u32,
+    /// `bpf-features VERSION`, the build that wrote it.
     pub tool: String,
+    /// The kernel and the conditions the answers hold for.
     pub system: SystemInfo,
     /// Set when answers were inferred from the kernel version: why probing was impossible.
     pub inferred: Option<String>,
+    /// Why the kernel's BTF could not be read, if it could not.
     pub btf_error: Option<String>,
+    /// Every program type of [`crate::names::PROG_TYPES`].
     pub program_types: Vec<Entry<ProgramType>>,
+    /// Every map type of [`crate::names::MAP_TYPES`].
     pub map_types: Vec<Entry<MapType>>,
     /// Layer (a): which helpers the kernel knows at all.
     pub kernel_helpers: Vec<KernelHelper>,
     /// Layer (b): which helpers each program type, in each attach context, may call.
     pub helpers: Vec<HelperRow>,
+    /// Every feature of [`Misc::ALL`].
     pub misc: Vec<MiscEntry>,
     /// Whether the noisy helpers were probed too.
     pub full: bool,
+    /// Probing threads used.
     pub threads: usize,
+    /// `bpf(2)` calls the run made (see [`crate::sys::syscall_count`]).
     pub bpf_syscalls: u64,
+    /// Wall time of the run.
     pub seconds: f64,
 }
 

@@ -11,6 +11,7 @@ use crate::{
 /// Terminal colours, only when asked for (a terminal).
 #[derive(Clone, Copy)]
 pub struct Style {
+    /// ANSI colours: green supported, red not supported, yellow unknown; bold headings.
     pub color: bool,
 }
 

@@ -37,8 +37,10 @@ pub enum Scope {
 pub struct Evidence {
     /// What was tried, e.g. `BPF_PROG_LOAD kprobe: call 173; r0 = 0; exit`.
     pub probe: String,
+    /// The raw errno, when a syscall failed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub errno: Option<i32>,
+    /// Its symbolic name (`EINVAL`, `ENOTSUPP`), as users grep for it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub errno_name: Option<String>,
     /// The verifier's (or BTF checker's) own deciding line.
@@ -50,6 +52,7 @@ pub struct Evidence {
 }
 
 impl Evidence {
+    /// What was tried, alone; the `with_*` methods add what the kernel said.
     pub fn probe(probe: impl Into<String>) -> Self {
         Evidence {
             probe: probe.into(),
@@ -59,15 +62,18 @@ impl Evidence {
             detail: None,
         }
     }
+    /// Adds the errno, by number and name.
     pub fn with_errno(mut self, e: Errno) -> Self {
         self.errno = Some(e.0);
         self.errno_name = Some(e.name());
         self
     }
+    /// Adds the verifier's deciding line; `None` or an empty line adds nothing.
     pub fn with_line(mut self, line: Option<String>) -> Self {
         self.verifier_line = line.filter(|l| !l.is_empty());
         self
     }
+    /// Sets the detail, replacing any earlier one.
     pub fn with_detail(mut self, d: impl Into<String>) -> Self {
         self.detail = Some(d.into());
         self
@@ -97,37 +103,50 @@ impl fmt::Display for Evidence {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "status", rename_all = "snake_case")]
 pub enum Support {
+    /// The kernel accepted the probe.
     Supported {
+        /// What was loaded, when it is worth showing.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         evidence: Option<Evidence>,
     },
+    /// The kernel said it does not have it.
     Unsupported {
+        /// How widely it is missing.
         scope: Scope,
+        /// What was tried and the kernel's words.
         evidence: Evidence,
     },
+    /// No conclusion: refused by policy, an uninterpreted errno, or not probed.
     Unknown {
+        /// Why no conclusion, and the fix when there is one.
         reason: String,
+        /// What was tried, if anything was.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         evidence: Option<Evidence>,
     },
 }
 
 impl Support {
+    /// Supported, without evidence.
     pub fn supported() -> Self {
         Support::Supported { evidence: None }
     }
+    /// Unknown, for `reason`.
     pub fn unknown(reason: impl Into<String>, evidence: Option<Evidence>) -> Self {
         Support::Unknown {
             reason: reason.into(),
             evidence,
         }
     }
+    /// Whether it is [`Support::Supported`].
     pub fn is_supported(&self) -> bool {
         matches!(self, Support::Supported { .. })
     }
+    /// Whether it is [`Support::Unsupported`].
     pub fn is_unsupported(&self) -> bool {
         matches!(self, Support::Unsupported { .. })
     }
+    /// Whether it is [`Support::Unknown`].
     pub fn is_unknown(&self) -> bool {
         matches!(self, Support::Unknown { .. })
     }
@@ -183,8 +202,10 @@ pub enum Origin {
 /// An answer and its origin. Serialised flat: `{"status": …, "origin": …, …}`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Answer {
+    /// The answer itself.
     #[serde(flatten)]
     pub support: Support,
+    /// How it was obtained.
     pub origin: Origin,
     /// Why the origin is not `probed` (the reason probing was impossible, the override).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -192,6 +213,7 @@ pub struct Answer {
 }
 
 impl Answer {
+    /// An answer from a probe on this kernel.
     pub fn probed(support: Support) -> Self {
         Answer {
             support,
@@ -199,6 +221,7 @@ impl Answer {
             origin_reason: None,
         }
     }
+    /// An answer not probed here, and why (`reason` becomes `origin_reason`).
     pub fn with_origin(support: Support, origin: Origin, reason: impl Into<String>) -> Self {
         Answer {
             support,
@@ -206,6 +229,7 @@ impl Answer {
             origin_reason: Some(reason.into()),
         }
     }
+    /// Whether the answer is supported, whatever its origin.
     pub fn is_supported(&self) -> bool {
         self.support.is_supported()
     }

@@ -11,12 +11,15 @@ use super::{Errno, bpf, bpf_fd, zeroed_attr};
 /// The parts of `bpf_prog_info` the workspace reads.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ProgInfo {
+    /// System-wide program id, as bpftool lists it.
     pub id: u32,
+    /// A `bpf_prog_type` value.
     pub prog_type: u32,
     /// The program tag, as a number whose `{:016x}` is what kallsyms and bpftool print.
     pub tag: u64,
     /// `bpf_prog_info.name`: at most 15 characters (kallsyms has the full BTF name).
     pub name: String,
+    /// The program's BTF object (0 without BTF); read it with [`btf_data_by_id`].
     pub btf_id: u32,
     /// Addresses of the JITed main program and each subprogram, in that order; zeros when
     /// kptr_restrict hides them; empty when the JIT is off.
@@ -94,9 +97,13 @@ pub fn prog_info(fd: BorrowedFd<'_>) -> Result<ProgInfo, Errno> {
 /// Which object ids to walk with the *_GET_NEXT_ID commands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ObjKind {
+    /// Programs (4.13).
     Prog,
+    /// Maps (4.13).
     Map,
+    /// BTF objects (5.4).
     Btf,
+    /// Links (5.8).
     Link,
 }
 

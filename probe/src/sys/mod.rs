@@ -1,10 +1,10 @@
 //! The one door to the kernel.
 //!
-//! Every raw `bpf(2)` call of this crate goes through [`bpf`] in this module (and is counted
+//! Every raw `bpf(2)` call of this crate goes through `bpf` in this module (and is counted
 //! by [`syscall_count`]; aya's own loader, which the tracer in `fallback` uses, makes its
 //! calls without us and is not counted), and this is the only module that contains
 //! `unsafe` (the crate root denies it elsewhere). In unit tests the door can be replaced
-//! ([`fake::replace`]), as aya's `override_syscall` does, so classifiers and the answer
+//! (`fake::replace`), as aya's `override_syscall` does, so classifiers and the answer
 //! logic are tested without root. Everything
 //! handed back to callers is safe: file descriptors are [`OwnedFd`]s, errors are [`Errno`]s
 //! that keep the raw number, and verifier logs are `String`s.
@@ -20,7 +20,7 @@ use std::{
     sync::atomic::{AtomicU64, Ordering},
 };
 
-use aya_obj::generated::{bpf_attach_type, bpf_attr, bpf_cmd, bpf_func_info, bpf_insn};
+use aya_obj::generated::{bpf_attach_type, bpf_attr, bpf_cmd, bpf_func_info, bpf_insn, bpf_line_info};
 
 /// ENOTSUPP: the kernel-internal "operation not supported" (524), which the verifier returns
 /// for helpers it knows but refuses in a context. libc has no name for it.
@@ -67,7 +67,9 @@ impl std::error::Error for Errno {}
 /// A failed load, with what the verifier said (empty when no log was asked for).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LoadError {
+    /// What `bpf(2)` returned.
     pub errno: Errno,
+    /// The verifier's (or BTF checker's) log, up to the first NUL.
     pub log: String,
 }
 
@@ -131,23 +133,34 @@ fn copy_name(dst: &mut [libc::c_char; 16], name: &str) {
 /// Everything BPF_PROG_LOAD takes that this workspace uses.
 #[derive(Clone, Copy)]
 pub struct ProgLoad<'a> {
+    /// A `bpf_prog_type` value.
     pub prog_type: u32,
+    /// A `bpf_attach_type` value (4.17); some program types are verified per attach type.
     pub expected_attach_type: u32,
+    /// The program, verbatim.
     pub insns: &'a [bpf_insn],
+    /// "GPL" by default: GPL-only helpers are refused to other licenses.
     pub license: &'a CStr,
     /// Only kprobe programs on kernels before 5.0 look at it.
     pub kern_version: u32,
+    /// `BPF_F_*` load flags (strict alignment, sleepable, …).
     pub prog_flags: u32,
     /// Left empty by probes: kernels before 4.15 reject a name.
     pub name: &'a str,
+    /// BTF id of the attach target (5.5): in vmlinux, or in `attach_prog_fd`'s BTF.
     pub attach_btf_id: u32,
     /// fentry/fexit/freplace on a BPF program: the target program.
     pub attach_prog_fd: Option<BorrowedFd<'a>>,
+    /// The program's own BTF (5.0), which `func_info` refers to.
     pub prog_btf_fd: Option<BorrowedFd<'a>>,
+    /// One record per function (BTF FUNC id and first instruction): needs `prog_btf_fd`.
     pub func_info: &'a [bpf_func_info],
+    /// Source lines for the verifier log and `bpftool prog dump`: needs `func_info`.
+    pub line_info: &'a [bpf_line_info],
 }
 
 impl<'a> ProgLoad<'a> {
+    /// A GPL program with no name, flags, attach target or BTF: what most probes load.
     pub fn new(prog_type: u32, insns: &'a [bpf_insn]) -> Self {
         ProgLoad {
             prog_type,
@@ -161,6 +174,7 @@ impl<'a> ProgLoad<'a> {
             attach_prog_fd: None,
             prog_btf_fd: None,
             func_info: &[],
+            line_info: &[],
         }
     }
 }
@@ -191,6 +205,11 @@ pub fn prog_load(p: &ProgLoad<'_>, log: Option<&mut [u8]>) -> Result<OwnedFd, Lo
         u.func_info = p.func_info.as_ptr() as u64;
         u.func_info_cnt = p.func_info.len() as u32;
     }
+    if !p.line_info.is_empty() {
+        u.line_info_rec_size = mem::size_of::<bpf_line_info>() as u32;
+        u.line_info = p.line_info.as_ptr() as u64;
+        u.line_info_cnt = p.line_info.len() as u32;
+    }
     let mut log = log;
     if let Some(buf) = log.as_deref_mut() {
         buf.fill(0);
@@ -207,16 +226,27 @@ pub fn prog_load(p: &ProgLoad<'_>, log: Option<&mut [u8]>) -> Result<OwnedFd, Lo
 /// Everything BPF_MAP_CREATE takes that the probes use.
 #[derive(Clone, Copy, Default)]
 pub struct MapCreate<'a> {
+    /// A `bpf_map_type` value.
     pub map_type: u32,
+    /// In bytes.
     pub key_size: u32,
+    /// In bytes.
     pub value_size: u32,
+    /// Capacity: 0 for cgroup storage; for ringbuf, bytes (a power of two, at least a page).
     pub max_entries: u32,
+    /// `BPF_F_*` map flags (no-prealloc, mmapable, …).
     pub map_flags: u32,
+    /// Map-in-map (4.12): a template for the inner maps.
     pub inner_map_fd: Option<BorrowedFd<'a>>,
+    /// BTF describing key and value (4.18); required by spin locks, timers and kptrs.
     pub btf_fd: Option<BorrowedFd<'a>>,
+    /// Key type in `btf_fd`.
     pub btf_key_type_id: u32,
+    /// Value type in `btf_fd`.
     pub btf_value_type_id: u32,
+    /// struct_ops maps (5.6): the kernel struct the value implements, in vmlinux BTF.
     pub btf_vmlinux_value_type_id: u32,
+    /// Per-type extra (5.16), e.g. the bloom filter's number of hashes.
     pub map_extra: u64,
 }
 
@@ -302,10 +332,13 @@ pub fn btf_load(data: &[u8], log: Option<&mut [u8]>) -> Result<OwnedFd, LoadErro
 /// deliberately invalid (the errno then tells whether the kernel knows the link kind).
 #[derive(Clone, Copy)]
 pub struct LinkCreate<'a> {
+    /// The loaded program to attach.
     pub prog: BorrowedFd<'a>,
     /// A raw fd or ifindex; probes pass -1 or 0 on purpose.
     pub target: i32,
+    /// The link kind asked for.
     pub attach_type: bpf_attach_type,
+    /// `BPF_F_*` link flags; probes pass 0.
     pub flags: u32,
 }
 

@@ -15,7 +15,7 @@ struct Args {
     id: Option<u32>,
     /// Force a func_ip strategy instead of the one the kernel's answers pick.
     #[arg(long, value_name = "helper|rewrite_constant")]
-    strategy: Option<String>,
+    strategy: Option<fallback::func_ip::FuncIpStrategy>,
     /// Stop after this many events.
     #[arg(long, default_value_t = u64::MAX)]
     count: u64,

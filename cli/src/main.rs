@@ -101,11 +101,16 @@ enum What {
     Misc { name: String },
 }
 
+/// What BPF_FEATURES_STRATEGY forces (checked by [`options`] first; unset forces nothing).
+fn forced() -> fallback::strategy::Forced {
+    fallback::strategy::Forced::from_env().unwrap_or_default()
+}
+
 fn options(cli: &Cli) -> Result<Options, String> {
     if cli.json && cli.macros {
         return Err("--json and --macros are two renderings of the report: pick one".into());
     }
-    fallback::strategy::check_env().map_err(|e| e.to_string())?;
+    fallback::strategy::Forced::from_env().map_err(|e| e.to_string())?;
     let mut assumptions = probe::assume::from_env()?;
     for a in &cli.assume {
         assumptions.extend(parse_assumptions(a, "--assume").map_err(|e| format!("--assume: {e}"))?);
@@ -287,7 +292,7 @@ fn from_profile(cli: &Cli, path: &std::path::Path) -> ExitCode {
     if let Some(Command::Has { what }) = &cli.command {
         return ask(&report, what, cli.json, || true);
     }
-    let full = fallback::FullReport::new(report.clone(), &report);
+    let full = fallback::FullReport::new(report.clone(), &report, &forced());
     match render(cli, &full) {
         Ok(text) => emitted(&text, ExitCode::SUCCESS),
         Err(code) => code,
@@ -386,7 +391,7 @@ fn run() -> ExitCode {
     for (errno, count, fix) in &starved {
         eprintln!("bpf-features: {count} answers are unknown because of {errno}: {fix}");
     }
-    let full = fallback::FullReport::new(report, &features);
+    let full = fallback::FullReport::new(report, &features, &forced());
     let text = match render(&cli, &full) {
         Ok(t) => t,
         Err(code) => return code,
