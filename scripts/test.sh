@@ -8,6 +8,11 @@ export PATH="$PATH:/usr/sbin:/sbin"
 scripts/setup.sh
 cargo build --workspace --all-targets --release
 cargo build --release --examples -p bpf-features-cli
+# The libraries' API docs: every public item documented, no broken link (warnings denied).
+RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --all-features \
+  -p bpf-features-probe -p bpf-features -p bpf-features-ebpf
+# A crate outside the workspace that depends only on the library: no clang, no clap.
+scripts/lean-check.sh
 skips=target/skipped-tests.txt
 rm -f "$skips"
 # `cargo test` as a Rust developer types it: the debug profile (debug assertions on, e.g.

@@ -4,7 +4,7 @@
 //!     cargo run --release --example tc_tracer -- [--id N] [--strategy helper|rewrite_constant] [--count N]
 use std::{os::fd::AsFd, time::Duration};
 
-use fallback::tracer::{Tracer, TracerOptions};
+use bpf_features::tracer::{Tracer, TracerOptions};
 use probe::{Features, ProgramType};
 
 /// Trace tc (sched_cls) programs with fentry/fexit, one line per call.
@@ -15,7 +15,7 @@ struct Args {
     id: Option<u32>,
     /// Force a func_ip strategy instead of the one the kernel's answers pick.
     #[arg(long, value_name = "helper|rewrite_constant")]
-    strategy: Option<fallback::func_ip::FuncIpStrategy>,
+    strategy: Option<bpf_features::func_ip::FuncIpStrategy>,
     /// Stop after this many events.
     #[arg(long, default_value_t = u64::MAX)]
     count: u64,

@@ -102,15 +102,15 @@ enum What {
 }
 
 /// What BPF_FEATURES_STRATEGY forces (checked by [`options`] first; unset forces nothing).
-fn forced() -> fallback::strategy::Forced {
-    fallback::strategy::Forced::from_env().unwrap_or_default()
+fn forced() -> bpf_features::strategy::Forced {
+    bpf_features::strategy::Forced::from_env().unwrap_or_default()
 }
 
 fn options(cli: &Cli) -> Result<Options, String> {
     if cli.json && cli.macros {
         return Err("--json and --macros are two renderings of the report: pick one".into());
     }
-    fallback::strategy::Forced::from_env().map_err(|e| e.to_string())?;
+    bpf_features::strategy::Forced::from_env().map_err(|e| e.to_string())?;
     let mut assumptions = probe::assume::from_env()?;
     for a in &cli.assume {
         assumptions.extend(parse_assumptions(a, "--assume").map_err(|e| format!("--assume: {e}"))?);
@@ -181,9 +181,9 @@ fn emitted(text: &str, code: ExitCode) -> ExitCode {
 }
 
 fn verify(features: &Features, json: bool) -> ExitCode {
-    let c = match fallback::tracer::calibrate(
+    let c = match bpf_features::tracer::calibrate(
         features,
-        std::path::Path::new(fallback::tracer::KALLSYMS),
+        std::path::Path::new(bpf_features::tracer::KALLSYMS),
     ) {
         Ok(c) => c,
         Err(e) => {
@@ -264,7 +264,7 @@ fn compare(paths: &[std::path::PathBuf], format: &str) -> ExitCode {
             }
         }
     }
-    let table = fallback::compare::Table::of_reports(&reports);
+    let table = bpf_features::compare::Table::of_reports(&reports);
     let text = match format {
         "json" => table.to_json().to_string() + "\n",
         "markdown" => table.to_markdown(),
@@ -292,7 +292,7 @@ fn from_profile(cli: &Cli, path: &std::path::Path) -> ExitCode {
     if let Some(Command::Has { what }) = &cli.command {
         return ask(&report, what, cli.json, || true);
     }
-    let full = fallback::FullReport::new(report.clone(), &report, &forced());
+    let full = bpf_features::FullReport::new(report.clone(), &report, &forced());
     match render(cli, &full) {
         Ok(text) => emitted(&text, ExitCode::SUCCESS),
         Err(code) => code,
@@ -300,7 +300,7 @@ fn from_profile(cli: &Cli, path: &std::path::Path) -> ExitCode {
 }
 
 /// The report as the command line asked for it: JSON, C macros, or text.
-fn render(cli: &Cli, full: &fallback::FullReport) -> Result<String, ExitCode> {
+fn render(cli: &Cli, full: &bpf_features::FullReport) -> Result<String, ExitCode> {
     Ok(if cli.json {
         serde_json::to_string(full).map(|s| s + "\n").map_err(|e| {
             eprintln!("bpf-features: cannot serialise the report: {e}");
@@ -391,7 +391,7 @@ fn run() -> ExitCode {
     for (errno, count, fix) in &starved {
         eprintln!("bpf-features: {count} answers are unknown because of {errno}: {fix}");
     }
-    let full = fallback::FullReport::new(report, &features, &forced());
+    let full = bpf_features::FullReport::new(report, &features, &forced());
     let text = match render(&cli, &full) {
         Ok(t) => t,
         Err(code) => return code,

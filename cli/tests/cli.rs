@@ -428,7 +428,7 @@ fn a_recorded_profile_answers_for_its_kernel() {
 }
 
 /// `compare`: the matrix's recorded reports as one table (the matrix builds its own with
-/// the same rows, `fallback::compare`).
+/// the same rows, `bpf_features::compare`).
 #[test]
 fn compare_puts_recorded_kernels_side_by_side() {
     let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../integration/profiles");

@@ -4,8 +4,10 @@
 //! - [`FUNC_IP`]: fentry (`trace_entry`) and fexit (`trace_exit`) tracers that report, for
 //!   each call of their target, the function IP by the chosen strategy (globals
 //!   `use_helper` and `target_addr`), the return value and the skb with its length
-//!   (global `skb_len_off`), through the ring buffer `events`; and `self_check`, a classifier that reports the rewritten globals.
+//!   (global `skb_len_off`), through the ring buffer `events`; and `self_check`, a
+//!   classifier that reports the rewritten globals.
 #![deny(unsafe_code)]
+#![warn(missing_docs)]
 
 /// The ELF object of src/bpf/tc_target.bpf.c.
 pub const TC_TARGET: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/tc_target.bpf.o"));
@@ -73,18 +75,22 @@ impl Call {
 /// One record of the kprobe tracer's `events` (`struct event` in kprobe_tracer.bpf.c).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct RegsEvent {
+    /// The function IP, by the chosen strategy.
     pub ip: u64,
+    /// The traced program's return value (fexit), else 0.
     pub retval: u64,
     /// The `struct pt_regs *` the traced program got.
     pub regs: u64,
     /// `regs->di`: the traced kernel function's first argument.
     pub arg: u64,
-    /// 0 entry, 1 exit.
+    /// 0 entry, 1 exit, 2 `arg_entry` (a subprogram whose first argument is a number).
     pub kind: u32,
+    /// Whether `ip` came from `bpf_get_func_ip` rather than the injected `target_addr`.
     pub used_helper: bool,
 }
 
 impl RegsEvent {
+    /// Its size in the ring buffer.
     pub const SIZE: usize = 40;
 
     /// Decodes a ring-buffer record; `None` if it is too short.
@@ -102,25 +108,34 @@ impl RegsEvent {
     }
 }
 
-/// Kinds of [`Event`].
+/// [`Event::kind`] of a record from fentry (`trace_entry`).
 pub const EVENT_ENTRY: u32 = 0;
+/// [`Event::kind`] of a record from fexit (`trace_exit`).
 pub const EVENT_EXIT: u32 = 1;
+/// [`Event::kind`] of a record from the `self_check` classifier: `ip` is the injected
+/// `target_addr` and `retval` is `use_helper`, so the rewrite is checked without fentry.
 pub const EVENT_SELF_CHECK: u32 = 2;
 
 /// One record of the `events` ring buffer (`struct event` in func_ip.bpf.c).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Event {
+    /// The function IP, by the chosen strategy (`target_addr` for [`EVENT_SELF_CHECK`]).
     pub ip: u64,
+    /// The traced program's return value (fexit), else 0 (`use_helper` for
+    /// [`EVENT_SELF_CHECK`]).
     pub retval: u64,
     /// The skb's kernel address.
     pub skb: u64,
     /// `skb->len`, read through the injected `skb_len_off` (0 when it was unknown).
     pub skb_len: u32,
+    /// [`EVENT_ENTRY`], [`EVENT_EXIT`] or [`EVENT_SELF_CHECK`].
     pub kind: u32,
+    /// Whether `ip` came from `bpf_get_func_ip` rather than the injected `target_addr`.
     pub used_helper: bool,
 }
 
 impl Event {
+    /// Its size in the ring buffer.
     pub const SIZE: usize = 40;
 
     /// Decodes a ring-buffer record; `None` if it is too short.

@@ -68,6 +68,7 @@ pub fn rows(r: &Report) -> Vec<(String, String)> {
 /// Features × kernels.
 #[derive(Clone, Debug)]
 pub struct Table {
+    /// The column labels, one per kernel (its release for recorded reports).
     pub kernels: Vec<String>,
     /// `(feature, one value per kernel)`, rows that differ between kernels first.
     pub rows: Vec<(String, Vec<String>)>,

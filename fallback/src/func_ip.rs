@@ -16,7 +16,7 @@ use serde::Serialize;
 
 use crate::{
     prog_addr::{self, AddrError, AddrSource},
-    strategy::{self, Choice, Need, StrategyError, runnable_if},
+    strategy::{self, Choice, Need, Refusal, StrategyError, runnable_if},
 };
 
 /// The need, for [`strategy::choose`].
@@ -25,7 +25,9 @@ pub struct FuncIp;
 /// The strategy: which path, before any address is known.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum FuncIpStrategy {
+    /// `bpf_get_func_ip(ctx)`: fentry on a BPF program may call it from 5.18.
     Helper,
+    /// The target's address, resolved in user space and injected as a constant.
     RewriteConstant,
 }
 
@@ -43,7 +45,7 @@ impl Need for FuncIp {
         }
     }
     /// The report's question: fentry on a tc program (pwru's case).
-    fn runnable(src: &dyn FeatureSource, s: FuncIpStrategy) -> Result<String, String> {
+    fn runnable(src: &dyn FeatureSource, s: FuncIpStrategy) -> Result<String, Refusal> {
         FuncIp::runnable_in(src, s, AttachContext::FentryBpfProg)
     }
 }
@@ -56,7 +58,7 @@ impl FuncIp {
         src: &dyn FeatureSource,
         s: FuncIpStrategy,
         ctx: AttachContext,
-    ) -> Result<String, String> {
+    ) -> Result<String, Refusal> {
         let on = if ctx == AttachContext::FentryKprobeProg {
             "a kprobe BPF program"
         } else {
@@ -72,10 +74,9 @@ impl FuncIp {
                 runnable_if(src.misc(Misc::RodataFrozen), "read-only frozen globals")?;
                 // The address comes from jited_ksyms or kallsyms, both shown under the same
                 // rule (kptr_restrict, CAP_SYSLOG): a hidden one is no address at all.
-                let visible = src
-                    .system()
-                    .addresses_visible()
-                    .map_err(|why| format!("the target's address cannot be read: {why}"))?;
+                let visible = src.system().addresses_visible().map_err(|why| {
+                    Refusal::from(format!("the target's address cannot be read: {why}"))
+                })?;
                 Ok(format!(
                     "the target's address is injected as a frozen read-only constant \
                      (rodata_frozen supported; addresses visible: {visible})"
@@ -97,8 +98,15 @@ impl std::str::FromStr for FuncIpStrategy {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(tag = "strategy", rename_all = "snake_case")]
 pub enum FuncIpPlan {
+    /// `bpf_get_func_ip(ctx)`: no address needed.
     Helper,
-    RewriteConstant { addr: u64, source: AddrSource },
+    /// The target's address, injected before load.
+    RewriteConstant {
+        /// The target's address; 0 is refused ([`FuncIpError::ZeroAddress`]).
+        addr: u64,
+        /// Where it was read.
+        source: AddrSource,
+    },
 }
 
 impl std::fmt::Display for FuncIpPlan {
@@ -116,12 +124,16 @@ impl std::fmt::Display for FuncIpPlan {
     }
 }
 
+/// Why no func_ip plan could be made.
 #[derive(Debug, thiserror::Error)]
 pub enum FuncIpError {
+    /// No strategy can run, or the forced one cannot.
     #[error(transparent)]
     Strategy(#[from] StrategyError),
+    /// The constant rewrite was chosen but the target's address is unknown.
     #[error("cannot resolve the target program's address for the constant rewrite: {0}")]
     Address(#[from] AddrError),
+    /// A plan carried address 0, which would make every event report 0.
     #[error(
         "refusing to inject address 0 as the target's address: a hidden (kptr_restrict) or \
          unresolved address is never a valid one"
@@ -177,11 +189,15 @@ pub fn plan(
 /// The values of the object's `const volatile` globals for a strategy.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct FuncIpGlobals {
+    /// 1 for the helper, 0 for the constant.
     pub use_helper: u8,
+    /// The target's address under the constant rewrite, else 0.
     pub target_addr: u64,
 }
 
 impl FuncIpGlobals {
+    /// The globals for the plan `s`.
+    ///
     /// # Errors
     /// [`FuncIpError::ZeroAddress`] for a rewrite to address 0 (prog_addr never returns
     /// one; a hand-built strategy might).

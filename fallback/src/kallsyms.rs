@@ -13,30 +13,45 @@ use std::{collections::HashMap, io::Read, path::Path};
 /// What went wrong reading kallsyms.
 #[derive(Debug, thiserror::Error)]
 pub enum KallsymsError {
+    /// The file could not be opened or read.
     #[error("cannot read {path}: {source}")]
     Io {
+        /// The file read (`kallsyms` for a reader with no path).
         path: String,
+        /// The I/O error.
         source: std::io::Error,
     },
+    /// A line does not have the kallsyms shape: the input is not kallsyms, or is cut.
     #[error("kallsyms line {line}: {what}: {text:?}")]
     Malformed {
+        /// 1-based line number.
         line: usize,
+        /// What is wrong with it.
         what: &'static str,
+        /// The start of the line, at most 160 bytes, so a huge line stays a short error.
         text: String,
     },
+    /// A wanted program's address reads 0: kptr_restrict hides it from this process.
     #[error(
         "kallsyms shows address 0 for {symbol} (line {line}): kernel.kptr_restrict hides kernel \
          addresses from this process (2 hides them from every process, root included; 1 \
          shows them only with CAP_SYSLOG). Set `sysctl -w kernel.kptr_restrict=1` and grant \
          CAP_SYSLOG, or 0"
     )]
-    Restricted { line: usize, symbol: String },
+    Restricted {
+        /// 1-based line number.
+        line: usize,
+        /// The symbol whose address was hidden.
+        symbol: String,
+    },
 }
 
 /// A BPF program symbol.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct BpfProgSymbol {
+    /// Its kernel address; never 0 (a hidden address is [`KallsymsError::Restricted`]).
     pub addr: u64,
+    /// The program's tag (`bpf_prog_info.tag`, as a big-endian number).
     pub tag: u64,
     /// The program's (or subprogram's) full BTF function name; empty if it has none.
     pub name: String,
@@ -61,7 +76,9 @@ pub fn parse_bpf_prog_name(sym: &str) -> Option<(u64, &str)> {
 /// What to look for: programs by tag, optionally by name (`None` matches any name).
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Target {
+    /// The program's tag, as in [`BpfProgSymbol::tag`].
     pub tag: u64,
+    /// The program's name; a 15-character one (`bpf_prog_info.name`, cut) matches by prefix.
     pub name: Option<String>,
 }
 

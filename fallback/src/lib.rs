@@ -8,8 +8,13 @@
 //! - [`strategy`]: the need → choice + why mechanism, with forcing;
 //! - [`func_ip`]: "which function am I in?" — helper or constant rewrite;
 //! - [`needs`]: further needs on the same mechanism;
-//! - [`attach`]: fentry/fexit on a BPF program (what aya 0.14 cannot load).
+//! - [`object`]: a tracer's own object made ready for fentry/fexit on a BPF program (what
+//!   aya 0.14 cannot load);
+//! - [`trace`]: the one call that attaches such an object to BPF programs, func_ip chosen;
+//! - `tracer` (feature `bundled`): the same with the project's own object, ready to use;
+//! - [`compare`]: reports of several kernels side by side.
 #![deny(unsafe_code)]
+#![warn(missing_docs)]
 
 /// The aya this crate is built with: its `Map`s and errors are in this crate's API, so a
 /// tracer uses this one to match its version.
@@ -38,8 +43,10 @@ use strategy::Need;
 /// The report binary's full output: the probe report plus the strategy choices.
 #[derive(Serialize)]
 pub struct FullReport {
+    /// The probe layer's answers (flattened into the same JSON object).
     #[serde(flatten)]
     pub report: Report,
+    /// One entry per need, in [`need_names`] order.
     pub strategies: Vec<strategy::NeedReport>,
 }
 
@@ -73,6 +80,7 @@ impl FullReport {
         }
     }
 
+    /// The readable report: the probe report, then each need's choice and why.
     pub fn to_text(&self, style: probe::report::Style) -> String {
         let mut out = self.report.to_text(style);
         out.push_str("\nStrategies (what each need would use on this kernel)\n");

@@ -2,14 +2,17 @@
 //! strategies, best first, and the probe answer that decides each.
 use probe::{AttachContext, FeatureSource, Helper, MapType, Misc, ProgramType};
 
-use crate::strategy::{Need, runnable_if};
+use crate::strategy::{Need, Refusal, runnable_if};
 
 /// Getting events to user space: the ring buffer (5.8) or the per-CPU perf buffer.
 pub struct EventOutput;
 
+/// The strategies of [`EventOutput`], best first.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum EventOutputStrategy {
+    /// `BPF_MAP_TYPE_RINGBUF` (5.8): one buffer shared by all CPUs, events kept in order.
     RingBuf,
+    /// `BPF_MAP_TYPE_PERF_EVENT_ARRAY` (4.3): one buffer per CPU.
     PerfBuffer,
 }
 
@@ -29,7 +32,7 @@ impl Need for EventOutput {
             EventOutputStrategy::PerfBuffer => "perf_buffer",
         }
     }
-    fn runnable(src: &dyn FeatureSource, s: Self::Strategy) -> Result<String, String> {
+    fn runnable(src: &dyn FeatureSource, s: Self::Strategy) -> Result<String, Refusal> {
         match s {
             EventOutputStrategy::RingBuf => {
                 runnable_if(src.map_type(MapType::RINGBUF), "map type ringbuf")
@@ -45,9 +48,13 @@ impl Need for EventOutput {
 /// Reading kernel memory from a kprobe: bpf_probe_read_kernel (5.5) or bpf_probe_read.
 pub struct KernelRead;
 
+/// The strategies of [`KernelRead`], best first.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum KernelReadStrategy {
+    /// `bpf_probe_read_kernel` (5.5): kernel addresses only.
     ProbeReadKernel,
+    /// `bpf_probe_read`: the older helper, for kernel and user memory alike (ambiguous
+    /// where the two address spaces overlap).
     ProbeRead,
 }
 
@@ -67,7 +74,7 @@ impl Need for KernelRead {
             KernelReadStrategy::ProbeRead => "bpf_probe_read",
         }
     }
-    fn runnable(src: &dyn FeatureSource, s: Self::Strategy) -> Result<String, String> {
+    fn runnable(src: &dyn FeatureSource, s: Self::Strategy) -> Result<String, Refusal> {
         let h = match s {
             KernelReadStrategy::ProbeReadKernel => Helper::PROBE_READ_KERNEL,
             KernelReadStrategy::ProbeRead => {
@@ -84,9 +91,12 @@ impl Need for KernelRead {
 /// Attaching to many kernel functions: one kprobe_multi link (5.18) or one kprobe each.
 pub struct ManyKprobes;
 
+/// The strategies of [`ManyKprobes`], best first.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ManyKprobesStrategy {
+    /// One `BPF_LINK_TYPE_KPROBE_MULTI` link for every function (5.18).
     KprobeMulti,
+    /// One kprobe per function: slower to attach, but on every kernel with kprobes.
     KprobeLoop,
 }
 
@@ -106,7 +116,7 @@ impl Need for ManyKprobes {
             ManyKprobesStrategy::KprobeLoop => "kprobe_loop",
         }
     }
-    fn runnable(src: &dyn FeatureSource, s: Self::Strategy) -> Result<String, String> {
+    fn runnable(src: &dyn FeatureSource, s: Self::Strategy) -> Result<String, Refusal> {
         match s {
             ManyKprobesStrategy::KprobeMulti => {
                 runnable_if(src.misc(Misc::KprobeMulti), "kprobe_multi links")

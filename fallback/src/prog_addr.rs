@@ -20,49 +20,79 @@ pub enum AddrSource {
 /// A resolved program address.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct ProgAddr {
+    /// The address of the program's JITed code; never 0.
     pub addr: u64,
+    /// Where it came from.
     pub source: AddrSource,
+    /// The program's id.
     pub prog_id: u32,
+    /// The program's tag.
     pub tag: u64,
+    /// Its name: the full BTF name from kallsyms, else `bpf_prog_info.name` (15 characters).
     pub name: String,
 }
 
+/// Why a program's address could not be resolved; each says what to change.
 #[derive(Debug, thiserror::Error)]
 pub enum AddrError {
+    /// BPF_OBJ_GET_INFO_BY_FD failed.
     #[error("cannot read program info: {0}")]
     Info(probe::sys::Errno),
+    /// BPF_PROG_GET_FD_BY_ID failed: the id, and the errno.
     #[error("no BPF program with id {0}: {1}")]
     NoSuchProgram(u32, probe::sys::Errno),
+    /// The program runs in the interpreter: it has no code address.
     #[error(
         "program {name} (id {id}) is not JITed: bpf_prog_info has no jited_ksyms. Enable the \
          JIT (`sysctl net.core.bpf_jit_enable=1`)"
     )]
-    NotJited { id: u32, name: String },
+    NotJited {
+        /// The program's id.
+        id: u32,
+        /// The program's name.
+        name: String,
+    },
+    /// /proc/kallsyms could not be read or parsed.
     #[error(transparent)]
     Kallsyms(#[from] KallsymsError),
+    /// jited_ksyms is hidden and kallsyms has no line for the program.
     #[error(
         "program {name} (tag {tag:016x}) has no line in /proc/kallsyms: the JIT publishes BPF \
          symbols only with `net.core.bpf_jit_kallsyms=1`, and hides them when \
          `net.core.bpf_jit_harden=2` (or =1 for unprivileged loaders)"
     )]
-    NotPublished { name: String, tag: u64 },
+    NotPublished {
+        /// The program's name.
+        name: String,
+        /// The program's tag.
+        tag: u64,
+    },
+    /// jited_ksyms is hidden and kallsyms has several identical programs.
     #[error(
         "{count} programs named {name} with tag {tag:016x} are loaded (addresses {addrs}); \
          kallsyms cannot tell them apart and jited_ksyms is hidden (kptr_restrict)"
     )]
     Ambiguous {
+        /// The programs' name.
         name: String,
+        /// The programs' tag.
         tag: u64,
+        /// How many kallsyms lines match.
         count: usize,
+        /// Their addresses, comma-separated.
         addrs: String,
     },
+    /// Both ways show address 0: kptr_restrict hides it from this process.
     #[error(
         "the address of program {name} is hidden (jited_ksyms[0] = 0, and 0 in kallsyms): \
          kernel.kptr_restrict hides kernel addresses (2 from every process, root included; 1 \
          from processes without CAP_SYSLOG). Set `sysctl -w kernel.kptr_restrict=1` and grant \
          CAP_SYSLOG, or 0"
     )]
-    Restricted { name: String },
+    Restricted {
+        /// The program's name.
+        name: String,
+    },
 }
 
 /// By jited_ksyms if visible, else by kallsyms (at `kallsyms_path`).

@@ -12,7 +12,9 @@ pub const STRATEGY_ENV: &str = "BPF_FEATURES_STRATEGY";
 /// A choice and the human-readable reason for it (the probe evidence).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Choice<S> {
+    /// The strategy chosen.
     pub strategy: S,
+    /// The probe answers behind it, and the better strategies refused and why.
     pub why: String,
     /// Whether the user forced it.
     pub forced: bool,
@@ -22,40 +24,70 @@ pub struct Choice<S> {
 pub trait Need {
     /// Its name on the command line, in JSON and in [`STRATEGY_ENV`].
     const NAME: &'static str;
+    /// A short phrase for the report.
     const DESCRIPTION: &'static str;
+    /// The ways to get it, usually a fieldless enum.
     type Strategy: Copy + Eq + fmt::Debug + 'static;
     /// Every strategy, best first.
     fn candidates() -> &'static [Self::Strategy];
+    /// A strategy's name on the command line, in JSON and in [`STRATEGY_ENV`].
     fn name(s: Self::Strategy) -> &'static str;
     /// `Ok(why it can run)` or `Err(why it cannot)`, from the probe answers.
-    fn runnable(src: &dyn FeatureSource, s: Self::Strategy) -> Result<String, String>;
+    fn runnable(src: &dyn FeatureSource, s: Self::Strategy) -> Result<String, Refusal>;
 }
 
+/// Why no strategy was chosen.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum StrategyError {
+    /// A forced strategy this kernel cannot run: an error, never a silent fallback.
     #[error(
         "{need}: strategy '{strategy}' was forced ({source_of}) but cannot run on this kernel: {why}"
     )]
     ForcedNotRunnable {
+        /// The need.
         need: &'static str,
+        /// The forced strategy.
         strategy: String,
+        /// Who forced it: `API` or the environment variable.
         source_of: String,
+        /// Why it cannot run.
         why: String,
+        /// The probe answers that refused it.
+        answers: Vec<probe::Answer>,
     },
+    /// A strategy name the need does not have.
     #[error("{need}: unknown strategy '{given}' ({source_of}); valid: {valid}")]
     UnknownStrategy {
+        /// The need.
         need: &'static str,
+        /// The name given.
         given: String,
+        /// Where it was given: `API` or the environment variable.
         source_of: String,
+        /// The need's strategies, comma-separated.
         valid: String,
     },
+    /// Every candidate was refused on this kernel.
     #[error("{need}: no strategy can run here: {why}")]
-    NoPath { need: &'static str, why: String },
+    NoPath {
+        /// The need.
+        need: &'static str,
+        /// Each candidate and why it cannot run.
+        why: String,
+        /// The probe answers that refused every candidate.
+        answers: Vec<probe::Answer>,
+    },
+    /// A malformed item in [`STRATEGY_ENV`] (or another [`Forced::parse`] source).
     #[error(
         "{STRATEGY_ENV}: '{item}' is not NEED=STRATEGY with a known need ({why}); \
          e.g. {STRATEGY_ENV}=func_ip=rewrite_constant"
     )]
-    BadEnv { item: String, why: String },
+    BadEnv {
+        /// The item, cut at 128 characters.
+        item: String,
+        /// What is wrong with it.
+        why: String,
+    },
 }
 
 /// Strategies the user forced, need by need (`func_ip=rewrite_constant,…`). The library
@@ -161,14 +193,14 @@ pub fn choose_forced<N: Need>(
 /// the kernel, such as the type of the program it traces).
 pub fn choose_by<N: Need>(
     force: Option<&str>,
-    runnable: impl Fn(N::Strategy) -> Result<String, String>,
+    runnable: impl Fn(N::Strategy) -> Result<String, Refusal>,
 ) -> Result<Choice<N::Strategy>, StrategyError> {
     pick::<N>(force.map(|v| (v, "API")), runnable)
 }
 
 fn pick<N: Need>(
     force: Option<(&str, &str)>,
-    runnable: impl Fn(N::Strategy) -> Result<String, String>,
+    runnable: impl Fn(N::Strategy) -> Result<String, Refusal>,
 ) -> Result<Choice<N::Strategy>, StrategyError> {
     if let Some((value, source_of)) = force {
         let s = parse::<N>(value, source_of)?;
@@ -178,15 +210,17 @@ fn pick<N: Need>(
                 why: format!("forced ({source_of}): {why}"),
                 forced: true,
             }),
-            Err(why) => Err(StrategyError::ForcedNotRunnable {
+            Err(refusal) => Err(StrategyError::ForcedNotRunnable {
                 need: N::NAME,
                 strategy: N::name(s).to_string(),
                 source_of: source_of.to_string(),
-                why,
+                why: refusal.why,
+                answers: refusal.answers,
             }),
         };
     }
     let mut refused = Vec::new();
+    let mut answers = Vec::new();
     for s in N::candidates() {
         match runnable(*s) {
             Ok(why) => {
@@ -201,29 +235,42 @@ fn pick<N: Need>(
                     forced: false,
                 });
             }
-            Err(why) => refused.push(format!("{}: {why}", N::name(*s))),
+            Err(refusal) => {
+                refused.push(format!("{}: {}", N::name(*s), refusal.why));
+                answers.extend(refusal.answers);
+            }
         }
     }
     Err(StrategyError::NoPath {
         need: N::NAME,
         why: refused.join("; "),
+        answers,
     })
 }
 
 /// One need as the report shows it.
 #[derive(Clone, Debug, Serialize)]
 pub struct NeedReport {
+    /// [`Need::NAME`].
     pub need: &'static str,
+    /// [`Need::DESCRIPTION`].
     pub description: &'static str,
+    /// The chosen strategy's name; `None` when none can run or the forced one cannot.
     pub chosen: Option<String>,
+    /// Why it was chosen, or the error that left none.
     pub why: String,
+    /// Every candidate, best first, whether chosen or not.
     pub candidates: Vec<CandidateReport>,
 }
 
+/// One candidate strategy of a [`NeedReport`].
 #[derive(Clone, Debug, Serialize)]
 pub struct CandidateReport {
+    /// Its name.
     pub strategy: &'static str,
+    /// Whether this kernel can run it.
     pub runnable: bool,
+    /// Why, or why not.
     pub why: String,
 }
 
@@ -245,19 +292,48 @@ pub fn report<N: Need>(src: &dyn FeatureSource, forced: &Forced) -> NeedReport {
                 CandidateReport {
                     strategy: N::name(*s),
                     runnable: r.is_ok(),
-                    why: r.unwrap_or_else(|e| e),
+                    why: r.unwrap_or_else(|e| e.why),
                 }
             })
             .collect(),
     }
 }
 
-/// `Ok(why)` when the answer says supported, else `Err(why not)`: the rule of every
-/// strategy that needs one feature.
-pub fn runnable_if(a: probe::Answer, what: &str) -> Result<String, String> {
+/// Why a strategy cannot run: the words, and the probe answers that decided it (empty
+/// when it was not an answer, such as hidden addresses). A caller tells "not supported"
+/// from "unknown: EPERM" by the answers' status, not by parsing `why`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Refusal {
+    /// What refused it, in words.
+    pub why: String,
+    /// The answers that refused it.
+    pub answers: Vec<probe::Answer>,
+}
+
+impl From<String> for Refusal {
+    fn from(why: String) -> Self {
+        Refusal {
+            why,
+            answers: Vec::new(),
+        }
+    }
+}
+
+impl fmt::Display for Refusal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.why)
+    }
+}
+
+/// `Ok(why)` when the answer says supported, else the refusal carrying it: the rule of
+/// every strategy that needs one feature.
+pub fn runnable_if(a: probe::Answer, what: &str) -> Result<String, Refusal> {
     if a.is_supported() {
         Ok(format!("{what}: {a}"))
     } else {
-        Err(format!("{what}: {a}"))
+        Err(Refusal {
+            why: format!("{what}: {a}"),
+            answers: vec![a],
+        })
     }
 }

@@ -221,10 +221,12 @@ pub fn run_packet(prog: BorrowedFd<'_>) -> Result<u32, TracerError> {
 /// A throw-away target: [`ebpf::TC_TARGET`] loaded (with its BTF) and nothing else.
 pub struct ThrowawayTarget {
     _ebpf: Ebpf,
+    /// The loaded `tc_target` classifier, to trace and to run.
     pub fd: OwnedFd,
 }
 
 impl ThrowawayTarget {
+    /// Loads it; it is unloaded when dropped, as nothing attaches it.
     pub fn load() -> Result<Self, TracerError> {
         let btf = vmlinux_btf();
         let mut ebpf = EbpfLoader::new()
@@ -241,17 +243,22 @@ impl ThrowawayTarget {
 /// One strategy's run in a calibration.
 #[derive(Clone, Debug, Serialize)]
 pub struct CalibrationRun {
+    /// The func_ip strategy's name.
     pub strategy: &'static str,
     /// The IPs the tracer reported (entry and exit).
     pub reported: Vec<u64>,
+    /// Why it could not run on this kernel; `None` when it ran.
     pub error: Option<String>,
 }
 
 /// Both paths against one throw-away target: they must report its true address.
 #[derive(Clone, Debug, Serialize)]
 pub struct Calibration {
+    /// The target's true address, which every run must report.
     pub target_addr: u64,
+    /// Where that address was read.
     pub target_addr_source: prog_addr::AddrSource,
+    /// One per strategy: the helper, then the constant rewrite.
     pub runs: Vec<CalibrationRun>,
 }
 

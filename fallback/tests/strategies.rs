@@ -125,6 +125,11 @@ fn hidden_addresses_make_the_constant_rewrite_unrunnable() {
     let e = choose::<FuncIp>(&hidden, None).unwrap_err();
     let text = e.to_string();
     assert!(matches!(e, StrategyError::NoPath { .. }), "{text}");
+    // The helper was refused by an answer; hidden addresses are no answer, only words.
+    let StrategyError::NoPath { answers, .. } = &e else {
+        unreachable!()
+    };
+    assert_eq!(answers.len(), 1, "{answers:?}");
     assert!(text.contains("kernel.kptr_restrict = 2"), "{text}");
     assert!(!text.contains("Run as root"), "{text}");
     let e = choose::<FuncIp>(&hidden, Some("rewrite_constant")).unwrap_err();
@@ -186,9 +191,22 @@ fn forcing_a_strategy() {
     assert_eq!(c.strategy, FuncIpStrategy::RewriteConstant);
     assert!(c.forced && c.why.starts_with("forced (API)"));
     match choose::<FuncIp>(&Kernel::v5_10(), Some("helper")) {
-        Err(StrategyError::ForcedNotRunnable { strategy, why, .. }) => {
+        Err(StrategyError::ForcedNotRunnable {
+            strategy,
+            why,
+            answers,
+            ..
+        }) => {
             assert_eq!(strategy, "helper");
             assert!(why.contains("invalid func unknown#173"), "{why}");
+            // The refusal carries the answer itself: a caller reads its status, not prose.
+            assert_eq!(answers.len(), 1, "{answers:?}");
+            assert!(!answers[0].is_supported());
+            assert!(
+                answers[0].to_string().starts_with("not supported"),
+                "{}",
+                answers[0]
+            );
         }
         other => panic!("{other:?}"),
     }

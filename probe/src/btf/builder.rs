@@ -2,9 +2,10 @@
 //! fentry-on-a-program need them (libbpf builds the same ones by hand in
 //! `libbpf_probes.c`/`features.c`).
 use aya_obj::generated::{
-    BTF_INT_SIGNED, BTF_KIND_DATASEC, BTF_KIND_DECL_TAG, BTF_KIND_ENUM64, BTF_KIND_FLOAT,
-    BTF_KIND_FUNC, BTF_KIND_FUNC_PROTO, BTF_KIND_INT, BTF_KIND_PTR, BTF_KIND_STRUCT,
-    BTF_KIND_TYPE_TAG, BTF_KIND_VAR,
+    BTF_INT_SIGNED, BTF_KIND_ARRAY, BTF_KIND_CONST, BTF_KIND_DATASEC, BTF_KIND_DECL_TAG,
+    BTF_KIND_ENUM64, BTF_KIND_FLOAT, BTF_KIND_FUNC, BTF_KIND_FUNC_PROTO, BTF_KIND_INT,
+    BTF_KIND_PTR, BTF_KIND_STRUCT, BTF_KIND_TYPE_TAG, BTF_KIND_TYPEDEF, BTF_KIND_UNION,
+    BTF_KIND_VAR, BTF_KIND_VOLATILE,
 };
 
 use super::{BTF_MAGIC, HEADER_LEN};
@@ -22,6 +23,7 @@ fn info(kind: u32, vlen: u32, kind_flag: bool) -> u32 {
 }
 
 impl BtfBuilder {
+    /// An empty blob: no types, the string section holding only the empty name.
     pub fn new() -> Self {
         BtfBuilder {
             types: Vec::new(),
@@ -66,12 +68,55 @@ impl BtfBuilder {
         )
     }
 
+    /// An integer of the pre-`kind_flag` bitfield encoding: `bits` bits at bit `bit_offset`
+    /// of a `bytes`-byte storage unit (how pahole described bitfields before kernel 4.20).
+    pub fn int_bits(&mut self, name: &str, bytes: u32, bits: u32, bit_offset: u32) -> u32 {
+        self.push(
+            name,
+            info(BTF_KIND_INT, 0, false),
+            bytes,
+            &[((bit_offset & 0xff) << 16) | (bits & 0xff)],
+        )
+    }
+
+    /// A pointer to type `to`.
     pub fn ptr(&mut self, to: u32) -> u32 {
         self.push("", info(BTF_KIND_PTR, 0, false), to, &[])
     }
 
-    /// A struct with `(name, type, bit offset)` members.
+    /// A struct with `(name, type, bit offset)` members (an empty name: an anonymous member).
     pub fn struct_(&mut self, name: &str, size: u32, members: &[(&str, u32, u32)]) -> u32 {
+        self.composite(BTF_KIND_STRUCT, name, size, members, false)
+    }
+
+    /// A union with `(name, type, bit offset)` members (an empty name: an anonymous member).
+    pub fn union_(&mut self, name: &str, size: u32, members: &[(&str, u32, u32)]) -> u32 {
+        self.composite(BTF_KIND_UNION, name, size, members, false)
+    }
+
+    /// A struct in the `kind_flag` encoding, with `(name, type, bit offset, bitfield size)`
+    /// members; a bitfield size of 0 is an ordinary member.
+    pub fn struct_bitfields(
+        &mut self,
+        name: &str,
+        size: u32,
+        members: &[(&str, u32, u32, u32)],
+    ) -> u32 {
+        let packed: Vec<(&str, u32, u32)> = members
+            .iter()
+            .map(|(n, t, off, bits)| (*n, *t, (bits << 24) | (off & 0xff_ffff)))
+            .collect();
+        self.composite(BTF_KIND_STRUCT, name, size, &packed, true)
+    }
+
+    fn composite(
+        &mut self,
+        kind: u32,
+        name: &str,
+        size: u32,
+        members: &[(&str, u32, u32)],
+        kind_flag: bool,
+    ) -> u32 {
         let mut extra = Vec::new();
         for (n, t, off) in members {
             let n = self.string(n);
@@ -79,10 +124,30 @@ impl BtfBuilder {
         }
         self.push(
             name,
-            info(BTF_KIND_STRUCT, members.len() as u32, false),
+            info(kind, members.len() as u32, kind_flag),
             size,
             &extra,
         )
+    }
+
+    /// `typedef to name;`
+    pub fn typedef(&mut self, name: &str, to: u32) -> u32 {
+        self.push(name, info(BTF_KIND_TYPEDEF, 0, false), to, &[])
+    }
+
+    /// `const to`.
+    pub fn const_(&mut self, to: u32) -> u32 {
+        self.push("", info(BTF_KIND_CONST, 0, false), to, &[])
+    }
+
+    /// `volatile to`.
+    pub fn volatile(&mut self, to: u32) -> u32 {
+        self.push("", info(BTF_KIND_VOLATILE, 0, false), to, &[])
+    }
+
+    /// An array of `count` elements of type `elem`, indexed by the integer type `index`.
+    pub fn array(&mut self, elem: u32, index: u32, count: u32) -> u32 {
+        self.push("", info(BTF_KIND_ARRAY, 0, false), 0, &[elem, index, count])
     }
 
     /// A function prototype with `(name, type)` parameters.
@@ -121,6 +186,7 @@ impl BtfBuilder {
         )
     }
 
+    /// A floating-point type of `bytes` bytes.
     pub fn float(&mut self, name: &str, bytes: u32) -> u32 {
         self.push(name, info(BTF_KIND_FLOAT, 0, false), bytes, &[])
     }
@@ -130,6 +196,7 @@ impl BtfBuilder {
         self.push(name, info(BTF_KIND_DECL_TAG, 0, false), to, &[u32::MAX])
     }
 
+    /// A `type_tag` (such as `__user`) on type `to`.
     pub fn type_tag(&mut self, name: &str, to: u32) -> u32 {
         self.push(name, info(BTF_KIND_TYPE_TAG, 0, false), to, &[])
     }

@@ -6,13 +6,18 @@
 //! a general BTF library would index all of the ~100k types; we need a handful, so this
 //! reader walks the type section once and keeps only those.
 //!
+//! Field offsets: [`FieldOffsets`] answers `offsetof` for any `struct.member[.member…]` path
+//! (through anonymous members and typedefs), for tracers that inject offsets as constants;
+//! [`kernel_field_offset`] asks the running kernel's BTF, read once per process.
+//!
 //! Building: probes for BTF kinds, storage maps, `ext` and fentry-on-a-program need tiny
 //! BTF blobs (libbpf builds the same ones by hand in `libbpf_probes.c`/`features.c`).
-use std::{collections::HashMap, path::Path};
+use std::{collections::HashMap, ops::Range, path::Path};
 
 use aya_obj::generated::{
-    BTF_KIND_DATASEC, BTF_KIND_DECL_TAG, BTF_KIND_ENUM, BTF_KIND_ENUM64, BTF_KIND_FUNC,
-    BTF_KIND_FUNC_PROTO, BTF_KIND_INT, BTF_KIND_STRUCT, BTF_KIND_VAR,
+    BTF_KIND_ARRAY, BTF_KIND_DATASEC, BTF_KIND_DECL_TAG, BTF_KIND_ENUM, BTF_KIND_ENUM64,
+    BTF_KIND_FUNC, BTF_KIND_FUNC_PROTO, BTF_KIND_INT, BTF_KIND_STRUCT, BTF_KIND_UNION,
+    BTF_KIND_VAR,
 };
 
 const BTF_MAGIC: u16 = 0xeb9f;
@@ -23,22 +28,33 @@ const MAX_NAME: usize = 512;
 /// Why the kernel's BTF could not be read.
 #[derive(Debug, thiserror::Error)]
 pub enum BtfError {
+    /// The file could not be read.
     #[error(
         "{path}: {source}; the kernel has no BTF here (built without CONFIG_DEBUG_INFO_BTF, \
          or sysfs is not mounted): probes fall back to built-in tables"
     )]
     Missing {
+        /// The file.
         path: String,
+        /// Why it could not be read.
         source: std::io::Error,
     },
+    /// The file is not valid BTF.
     #[error("{path}: malformed BTF: {what}")]
-    Malformed { path: String, what: String },
+    Malformed {
+        /// The file.
+        path: String,
+        /// What is wrong with it.
+        what: String,
+    },
 }
 
 /// A named enum member.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct EnumMember {
+    /// The member's name, such as `BPF_FUNC_map_lookup_elem`.
     pub name: String,
+    /// Its value (64-bit enums included).
     pub value: i64,
 }
 
@@ -50,6 +66,7 @@ pub struct KernelBtf {
     members: HashMap<(String, String), u32>,
     /// Size of the blob and number of types: a cheap identity for caches.
     pub size: usize,
+    /// The number of types in the blob (the largest type id).
     pub type_count: u32,
 }
 
@@ -61,7 +78,8 @@ pub const WANTED_ENUMS: &[&str] = &[
     "bpf_attach_type",
 ];
 
-/// Struct members whose byte offsets tracers inject as constants (instead of CO-RE).
+/// Struct members whose byte offsets tracers inject as constants (instead of CO-RE), kept
+/// by [`KernelBtf::parse`]; [`FieldOffsets`] answers for any member.
 pub const WANTED_MEMBERS: &[(&str, &str)] = &[("sk_buff", "len"), ("pt_regs", "di")];
 
 /// Kernel functions that probes use as attach targets. `bpf_fentry_test1` exists for
@@ -74,6 +92,7 @@ impl KernelBtf {
         Self::from_path("/sys/kernel/btf/vmlinux")
     }
 
+    /// Reads a raw BTF file (native endianness).
     pub fn from_path(path: impl AsRef<Path>) -> Result<Self, BtfError> {
         let path = path.as_ref();
         let data = std::fs::read(path).map_err(|source| BtfError::Missing {
@@ -96,40 +115,10 @@ impl KernelBtf {
     /// program's own, small BTF).
     pub fn parse_with(data: &[u8], all_funcs: bool) -> Result<Self, String> {
         let r = Reader { data };
-        if data.len() < HEADER_LEN || r.u16(0)? != BTF_MAGIC {
-            return Err("bad magic (not BTF, or another endianness)".into());
-        }
-        let hdr_len = r.u32(4)? as usize;
-        let type_off = r.u32(8)? as usize;
-        let type_len = r.u32(12)? as usize;
-        let str_off = r.u32(16)? as usize;
-        let str_len = r.u32(20)? as usize;
-        let types = hdr_len + type_off;
-        let strs = hdr_len + str_off;
-        if types + type_len > data.len() || strs + str_len > data.len() {
-            return Err("sections run past the end of the blob".into());
-        }
-        // As libbpf checks: the string section starts with the empty name and ends with a
-        // NUL, so every lookup below ends inside it.
-        let str_sec = &data[strs..strs + str_len];
-        if str_sec.first() != Some(&0) || str_sec.last() != Some(&0) {
-            return Err("the string section does not start and end with a NUL byte".into());
-        }
+        let Sections { types, strs } = Sections::parse(data)?;
         // Names as bytes: most types are skipped after a byte comparison, without UTF-8
         // checks (126k types in a 6.18 vmlinux).
-        let name_bytes = |off: u32| -> Result<&[u8], String> {
-            let start = strs + off as usize;
-            let tail = data
-                .get(start..strs + str_len)
-                .ok_or_else(|| format!("string offset {off} out of range"))?;
-            // The kernel limits names to KSYM_NAME_LEN (512): a longer search is no name,
-            // and bounding it keeps a hostile blob from making the parse quadratic.
-            let window = &tail[..tail.len().min(MAX_NAME + 1)];
-            let len = memchr::memchr(0, window).ok_or_else(|| {
-                format!("the name at string offset {off} is longer than {MAX_NAME} bytes")
-            })?;
-            Ok(&tail[..len])
-        };
+        let name_bytes = |off: u32| name_at(data, &strs, off);
         let name = |off: u32| -> Result<&str, String> {
             std::str::from_utf8(name_bytes(off)?).map_err(|e| e.to_string())
         };
@@ -138,8 +127,8 @@ impl KernelBtf {
             size: data.len(),
             ..Default::default()
         };
-        let mut pos = types;
-        let end = types + type_len;
+        let mut pos = types.start;
+        let end = types.end;
         let mut id = 0u32;
         while pos < end {
             id += 1;
@@ -148,15 +137,7 @@ impl KernelBtf {
             let vlen = (info & 0xffff) as usize;
             let kind = (info >> 24) & 0x1f;
             pos += 12;
-            let extra = match kind {
-                BTF_KIND_INT | BTF_KIND_VAR | BTF_KIND_DECL_TAG => 4,
-                3 /* ARRAY */ => 12,
-                BTF_KIND_STRUCT | 5 /* UNION */ | BTF_KIND_DATASEC => 12 * vlen,
-                BTF_KIND_ENUM | BTF_KIND_FUNC_PROTO => 8 * vlen,
-                BTF_KIND_ENUM64 => 12 * vlen,
-                1..=BTF_KIND_ENUM64 => 0,
-                k => return Err(format!("type {id} has unknown kind {k}")),
-            };
+            let extra = extra_len(id, kind, vlen)?;
             if (kind == BTF_KIND_ENUM || kind == BTF_KIND_ENUM64)
                 && wanted(name_bytes(name_off)?, WANTED_ENUMS)
             {
@@ -229,7 +210,8 @@ impl KernelBtf {
         self.funcs.get(name).copied()
     }
 
-    /// The byte offset of `member` in `struct name`, for [`WANTED_MEMBERS`].
+    /// The byte offset of `member` in `struct name`, for [`WANTED_MEMBERS`] (direct members
+    /// only). Any other path, or one through anonymous members: [`FieldOffsets`].
     pub fn member_offset(&self, name: &str, member: &str) -> Option<u32> {
         self.members
             .get(&(name.to_string(), member.to_string()))
@@ -288,8 +270,75 @@ impl Reader<'_> {
     }
 }
 
+/// Where the type and string sections of a raw BTF blob are, checked against its length.
+struct Sections {
+    types: Range<usize>,
+    strs: Range<usize>,
+}
+
+impl Sections {
+    /// Reads and checks the header (native endianness).
+    fn parse(data: &[u8]) -> Result<Sections, String> {
+        let r = Reader { data };
+        if data.len() < HEADER_LEN || r.u16(0)? != BTF_MAGIC {
+            return Err("bad magic (not BTF, or another endianness)".into());
+        }
+        let hdr_len = r.u32(4)? as usize;
+        let section = |off: usize, len: usize| -> Result<Range<usize>, String> {
+            let start = hdr_len.checked_add(r.u32(off)? as usize);
+            let len = r.u32(len)? as usize;
+            start
+                .and_then(|s| Some(s..s.checked_add(len)?))
+                .filter(|range| range.end <= data.len())
+                .ok_or_else(|| "sections run past the end of the blob".to_string())
+        };
+        let types = section(8, 12)?;
+        let strs = section(16, 20)?;
+        // As libbpf checks: the string section starts with the empty name and ends with a
+        // NUL, so every lookup ends inside it.
+        let str_sec = &data[strs.clone()];
+        if str_sec.first() != Some(&0) || str_sec.last() != Some(&0) {
+            return Err("the string section does not start and end with a NUL byte".into());
+        }
+        Ok(Sections { types, strs })
+    }
+}
+
+/// The bytes of the name at offset `off` of the string section `strs`.
+fn name_at<'a>(data: &'a [u8], strs: &Range<usize>, off: u32) -> Result<&'a [u8], String> {
+    let tail = strs
+        .start
+        .checked_add(off as usize)
+        .and_then(|start| data.get(start..strs.end))
+        .ok_or_else(|| format!("string offset {off} out of range"))?;
+    // The kernel limits names to KSYM_NAME_LEN (512): a longer search is no name, and
+    // bounding it keeps a hostile blob from making a parse quadratic.
+    let window = &tail[..tail.len().min(MAX_NAME + 1)];
+    let len = memchr::memchr(0, window).ok_or_else(|| {
+        format!("the name at string offset {off} is longer than {MAX_NAME} bytes")
+    })?;
+    Ok(&tail[..len])
+}
+
+/// How many bytes follow the 12-byte common part of type `id`, of `kind` with `vlen`.
+fn extra_len(id: u32, kind: u32, vlen: usize) -> Result<usize, String> {
+    Ok(match kind {
+        BTF_KIND_INT | BTF_KIND_VAR | BTF_KIND_DECL_TAG => 4,
+        BTF_KIND_ARRAY => 12,
+        BTF_KIND_STRUCT | BTF_KIND_UNION | BTF_KIND_DATASEC => 12 * vlen,
+        BTF_KIND_ENUM | BTF_KIND_FUNC_PROTO => 8 * vlen,
+        BTF_KIND_ENUM64 => 12 * vlen,
+        1..=BTF_KIND_ENUM64 => 0,
+        k => return Err(format!("type {id} has unknown kind {k}")),
+    })
+}
+
 mod builder;
+mod fields;
 pub use builder::BtfBuilder;
+pub use fields::{
+    FieldError, FieldOffset, FieldOffsets, MAX_DEPTH, kernel_field_offset, kernel_field_offsets,
+};
 
 #[cfg(test)]
 mod tests {

@@ -20,7 +20,9 @@ use std::{
     sync::atomic::{AtomicU64, Ordering},
 };
 
-use aya_obj::generated::{bpf_attach_type, bpf_attr, bpf_cmd, bpf_func_info, bpf_insn, bpf_line_info};
+use aya_obj::generated::{
+    bpf_attach_type, bpf_attr, bpf_cmd, bpf_func_info, bpf_insn, bpf_line_info,
+};
 
 /// ENOTSUPP: the kernel-internal "operation not supported" (524), which the verifier returns
 /// for helpers it knows but refuses in a context. libc has no name for it.
