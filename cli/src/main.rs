@@ -91,6 +91,17 @@ enum What {
         #[arg(long)]
         attach: Option<String>,
     },
+    /// A kfunc, e.g. `has kfunc bpf_task_from_pid --prog-type tracepoint`. Without
+    /// --prog-type: does the kernel have it (its BTF, or the table of known kfuncs)?
+    Kfunc {
+        name: String,
+        /// Program type (libbpf name). Without it: does the kernel have the kfunc at all?
+        #[arg(long)]
+        prog_type: Option<String>,
+        /// Attach context within the type: kprobe_multi, fentry, fexit, fentry_bpf_prog.
+        #[arg(long)]
+        attach: Option<String>,
+    },
     /// A program type, e.g. `has prog-type tracing`.
     #[command(alias = "prog_type")]
     ProgType { name: String },
@@ -142,6 +153,38 @@ fn has(f: &dyn FeatureSource, what: &What) -> Result<(String, probe::Answer), St
                     let ctx =
                         AttachContext::new(t, attach.as_deref()).map_err(|e| format!("{e}"))?;
                     (format!("{h} in {}", ctx.name()), f.helper(ctx, h))
+                }
+            }
+        }
+        What::Kfunc {
+            name,
+            prog_type,
+            attach,
+        } => {
+            // A C identifier, as BTF names functions; anything else is no kfunc's name.
+            let valid = !name.is_empty()
+                && name.len() <= 128
+                && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+                && !name.as_bytes()[0].is_ascii_digit();
+            if !valid {
+                return Err(format!(
+                    "kfunc '{}' is not a function name (letters, digits and '_', at most 128)",
+                    name.chars().take(64).collect::<String>()
+                ));
+            }
+            match prog_type {
+                None if attach.is_some() => {
+                    return Err("--attach needs --prog-type".into());
+                }
+                None => (format!("kernel has kfunc {name}"), f.kernel_has_kfunc(name)),
+                Some(t) => {
+                    let t: ProgramType = t.parse().map_err(|e| format!("{e}"))?;
+                    let ctx =
+                        AttachContext::new(t, attach.as_deref()).map_err(|e| format!("{e}"))?;
+                    (
+                        format!("kfunc {name} in {}", ctx.name()),
+                        f.kfunc(ctx, name),
+                    )
                 }
             }
         }

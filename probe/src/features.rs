@@ -56,6 +56,10 @@ pub struct Features {
     refusals: RwLock<HashMap<FeatureKey, Answer>>,
     disk: Option<DiskCache>,
     disk_error: Option<String>,
+    /// The kernel's functions in BTF, for kfuncs (see [`crate::kfuncs`]).
+    pub(crate) kfunc_index: OnceLock<Result<crate::kfuncs::KfuncIndex, String>>,
+    /// Conclusive kfunc answers, by context (`None`: the kernel's layer) and name.
+    pub(crate) kfunc_answers: RwLock<HashMap<(Option<AttachContext>, String), Answer>>,
 }
 
 static GLOBAL: Lazy<Features> = Lazy::new(|| {
@@ -101,6 +105,8 @@ impl Features {
             refusals: RwLock::new(HashMap::new()),
             disk,
             disk_error,
+            kfunc_index: OnceLock::new(),
+            kfunc_answers: RwLock::new(HashMap::new()),
         }
     }
 
@@ -371,5 +377,11 @@ impl FeatureSource for Features {
     }
     fn kernel_has_helper(&self, h: Helper) -> Answer {
         self.answer(FeatureKey::Helper(h, None))
+    }
+    fn kernel_has_kfunc(&self, name: &str) -> Answer {
+        self.kernel_kfunc(name)
+    }
+    fn kfunc(&self, ctx: AttachContext, name: &str) -> Answer {
+        self.kfunc_in(ctx, name)
     }
 }

@@ -100,6 +100,24 @@ pub fn call_helper(helper_id: u32) -> Vec<bpf_insn> {
     vec![call(helper_id), mov64_imm(R0, 0), exit()]
 }
 
+/// `call <kfunc>`: `src_reg = BPF_PSEUDO_KFUNC_CALL`, `imm` its BTF id, `off` the
+/// `fd_array` index of its module's BTF (0: vmlinux) (5.13).
+pub fn call_kfunc(btf_id: u32, fd_array_idx: i16) -> bpf_insn {
+    insn(
+        BPF_JMP | BPF_CALL,
+        0,
+        aya_obj::generated::BPF_PSEUDO_KFUNC_CALL as u8,
+        fd_array_idx,
+        btf_id as i32,
+    )
+}
+
+/// `call <kfunc>; r0 = 0; exit`: the verifier checks the kfunc's registration for the
+/// program's hook before its arguments, so a refusal of the arguments proves the call.
+pub fn call_kfunc_program(btf_id: u32) -> Vec<bpf_insn> {
+    vec![call_kfunc(btf_id, 0), mov64_imm(R0, 0), exit()]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -25,6 +25,7 @@ pub mod inferred;
 pub mod insn;
 pub mod kernel;
 pub mod key;
+pub mod kfuncs;
 pub mod map_types;
 pub mod misc;
 pub mod names;

@@ -7,6 +7,15 @@ use crate::{
     support::Answer,
 };
 
+/// The answer of a source that holds no kfunc answers (a report recorded before kfuncs
+/// were probed).
+fn no_kfunc_answers(name: &str) -> Answer {
+    Answer::probed(crate::support::Support::unknown(
+        format!("{name}: this source holds no kfunc answers"),
+        None,
+    ))
+}
+
 /// Where answers come from.
 pub trait FeatureSource: Send + Sync {
     /// The kernel and conditions the answers hold for.
@@ -21,6 +30,15 @@ pub trait FeatureSource: Send + Sync {
     fn kernel_has_helper(&self, h: Helper) -> Answer;
     /// Does the kernel have this miscellaneous feature?
     fn misc(&self, m: Misc) -> Answer;
+
+    /// Does the kernel have the kfunc `name` (its BTF, or the table of known kfuncs)?
+    fn kernel_has_kfunc(&self, name: &str) -> Answer {
+        no_kfunc_answers(name)
+    }
+    /// May a program in this context call the kfunc `name`?
+    fn kfunc(&self, _ctx: AttachContext, name: &str) -> Answer {
+        no_kfunc_answers(name)
+    }
 
     /// The kernel's release, when it parses.
     fn release(&self) -> Option<&KernelRelease> {

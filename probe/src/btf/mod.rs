@@ -335,10 +335,12 @@ fn extra_len(id: u32, kind: u32, vlen: usize) -> Result<usize, String> {
 
 mod builder;
 mod fields;
+mod kfuncs;
 pub use builder::BtfBuilder;
 pub use fields::{
     FieldError, FieldOffset, FieldOffsets, MAX_DEPTH, kernel_field_offset, kernel_field_offsets,
 };
+pub use kfuncs::{BtfFunc, BtfFuncs, KFUNC_TAG};
 
 #[cfg(test)]
 mod tests {

@@ -11,6 +11,7 @@ use serde::{Serialize, Serializer};
 
 mod contexts;
 mod helpers;
+pub mod kfunc_table;
 mod map_types;
 mod misc;
 mod prog_types;

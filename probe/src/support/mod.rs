@@ -448,5 +448,8 @@ pub fn classify_errno(result: Result<(), Errno>, probe: &str) -> Support {
     }
 }
 
+mod kfunc;
+pub use kfunc::classify_kfunc_load;
+
 #[cfg(test)]
 mod tests;
