@@ -46,6 +46,22 @@ pub fn classify_kfunc_load(
             evidence: ev(Some(l)).with_detail("callable only from sleepable programs"),
         };
     }
+    // `__bpf_trap` is the call clang emits for an uninitialized variable (6.16): the
+    // verifier refuses every call of it, in every program.
+    if let Some(l) = line("unexpected __bpf_trap()") {
+        return Support::Unsupported {
+            scope: Scope::ProgramType,
+            evidence: ev(Some(l)).with_detail("the compiler's trap, never callable"),
+        };
+    }
+    // XDP metadata kfuncs (6.3) are checked before the hook: only a program bound to a
+    // device (`prog_ifindex`) may call them.
+    if let Some(l) = line("metadata kfuncs require device-bound program") {
+        return Support::Unsupported {
+            scope: Scope::Context,
+            evidence: ev(Some(l)).with_detail("only device-bound XDP programs may call it"),
+        };
+    }
     if let Some(l) = line("destructive kfunc calls require CAP_SYS_BOOT") {
         return Support::unknown(
             "a destructive kfunc needs CAP_SYS_BOOT to be loaded; run with it to probe",

@@ -1,0 +1,131 @@
+//! kfuncs on the running kernel (issue 11): layer (a) from BTF against the table's
+//! releases (a version oracle), module BTF read as split BTF, and layer (b) classified by
+//! the verifier's real words — every answer for a kfunc the kernel has must be conclusive.
+use probe::{
+    AttachContext, FeatureSource, KernelRelease, ProgramType,
+    kfuncs::{BTF_DIR, KfuncIndex},
+    names::kfunc_table::KFUNCS,
+};
+
+fn index(test: &str) -> Option<KfuncIndex> {
+    match KfuncIndex::read() {
+        Ok(i) => Some(i),
+        Err(e) => {
+            integration::skip(test, &format!("no kernel BTF: {e}"));
+            None
+        }
+    }
+}
+
+#[test]
+fn the_kfunc_table_agrees_with_this_kernel() {
+    let test = "the_kfunc_table_agrees_with_this_kernel";
+    let Some(idx) = index(test) else {
+        return;
+    };
+    let release = KernelRelease::current().unwrap();
+    let f = probe::Features::new(probe::Options::default());
+    let loaded: Vec<&str> = idx.modules().collect();
+    let mut checked = 0;
+    for row in KFUNCS {
+        if row.module.is_some_and(|m| !loaded.contains(&m)) {
+            continue;
+        }
+        let a = f.kernel_has_kfunc(row.name);
+        if release.reached(row.since) {
+            assert!(
+                a.is_supported(),
+                "{}: the table says since {}, this is {}: {a}",
+                row.name,
+                row.since,
+                release.raw
+            );
+        } else {
+            assert!(
+                !a.is_supported(),
+                "{}: the table says since {}, yet {} has it: {a}",
+                row.name,
+                row.since,
+                release.raw
+            );
+        }
+        checked += 1;
+    }
+    let kfuncs = f.kernel_kfuncs().unwrap();
+    eprintln!(
+        "{test}: {} rows checked on {}; {} kfuncs ({} tagged), {} module BTF blobs",
+        checked,
+        release.raw,
+        kfuncs.len(),
+        kfuncs.iter().filter(|k| k.tagged).count(),
+        loaded.len()
+    );
+    if !release.at_least(5, 13) {
+        assert!(kfuncs.is_empty(), "kfunc calls are 5.13: {kfuncs:?}");
+    }
+}
+
+#[test]
+fn every_module_blob_reads_as_split_btf() {
+    let test = "every_module_blob_reads_as_split_btf";
+    let Some(idx) = index(test) else {
+        return;
+    };
+    let files = std::fs::read_dir(BTF_DIR)
+        .unwrap()
+        .filter(|e| e.as_ref().is_ok_and(|e| e.file_name() != "vmlinux"))
+        .count();
+    assert_eq!(idx.modules().count(), files);
+}
+
+#[test]
+fn kfunc_calls_are_classified_by_the_verifiers_words() {
+    let test = "kfunc_calls_are_classified_by_the_verifiers_words";
+    let Some(_) = integration::need_bpf(test) else {
+        return;
+    };
+    let Some(_) = index(test) else {
+        return;
+    };
+    let before = integration::bpf_objects();
+    let f = probe::Features::new(probe::Options::default());
+    let release = KernelRelease::current().unwrap();
+    let contexts = [
+        AttachContext::Default(ProgramType::SCHED_CLS),
+        AttachContext::Default(ProgramType::KPROBE),
+        AttachContext::Default("tracepoint".parse::<ProgramType>().unwrap()),
+        AttachContext::Default(ProgramType::SOCKET_FILTER),
+        AttachContext::Default("xdp".parse::<ProgramType>().unwrap()),
+    ];
+    let mut seen = 0;
+    for k in f
+        .kernel_kfuncs()
+        .unwrap()
+        .iter()
+        .filter(|k| k.module.is_none())
+    {
+        for ctx in contexts {
+            let a = f.kfunc(ctx, &k.name);
+            assert!(
+                !a.support.is_unknown(),
+                "{} in {}: the verifier's words were not understood: {a}",
+                k.name,
+                ctx.name()
+            );
+            seen += 1;
+        }
+    }
+    // The generic kfuncs (kernel/bpf/helpers.c) are registered for tc from 6.2.
+    if release.at_least(6, 2) {
+        let a = f.kfunc(
+            AttachContext::Default(ProgramType::SCHED_CLS),
+            "bpf_task_from_pid",
+        );
+        assert!(a.is_supported(), "{a}");
+    }
+    eprintln!(
+        "{test}: {seen} kfunc answers on {}, all conclusive",
+        release.raw
+    );
+    assert!(integration::bpf_objects_left(&before).is_empty());
+}
