@@ -132,6 +132,26 @@ impl Features {
                     answer: first[&FeatureKey::Misc(*m)].clone(),
                 })
                 .collect(),
+            kernel_kfuncs: Some(match self.kernel_kfuncs() {
+                Ok(list) => crate::report::KernelKfuncs {
+                    tags: list.iter().any(|k| k.tagged),
+                    kfuncs: list
+                        .into_iter()
+                        .map(|k| crate::report::KernelKfuncEntry {
+                            name: k.name,
+                            btf_id: k.btf_id,
+                            module: k.module,
+                            tagged: k.tagged,
+                            since: k.since,
+                        })
+                        .collect(),
+                    error: None,
+                },
+                Err(e) => crate::report::KernelKfuncs {
+                    error: Some(e),
+                    ..Default::default()
+                },
+            }),
             full: self.options().full,
             threads,
             bpf_syscalls: crate::sys::syscall_count() - loads_before,

@@ -61,7 +61,7 @@ impl BtfFuncs {
 
 fn scan(data: &[u8], base: Option<(&[u8], &BtfFuncs)>) -> Result<BtfFuncs, String> {
     let r = Reader { data };
-    let own = Sections::parse(data)?;
+    let own = Sections::parse_as(data, base.is_some())?;
     let base_secs = match base {
         Some((b, _)) => Some((b, Sections::parse(b)?)),
         None => None,

@@ -279,6 +279,13 @@ struct Sections {
 impl Sections {
     /// Reads and checks the header (native endianness).
     fn parse(data: &[u8]) -> Result<Sections, String> {
+        Self::parse_as(data, false)
+    }
+
+    /// As [`Sections::parse`], for a module's split BTF when `split`: its string section
+    /// continues the base's, so it need not start with the empty name (libbpf checks the
+    /// same way).
+    fn parse_as(data: &[u8], split: bool) -> Result<Sections, String> {
         let r = Reader { data };
         if data.len() < HEADER_LEN || r.u16(0)? != BTF_MAGIC {
             return Err("bad magic (not BTF, or another endianness)".into());
@@ -297,7 +304,7 @@ impl Sections {
         // As libbpf checks: the string section starts with the empty name and ends with a
         // NUL, so every lookup ends inside it.
         let str_sec = &data[strs.clone()];
-        if str_sec.first() != Some(&0) || str_sec.last() != Some(&0) {
+        if (!split && str_sec.first() != Some(&0)) || str_sec.last() != Some(&0) {
             return Err("the string section does not start and end with a NUL byte".into());
         }
         Ok(Sections { types, strs })

@@ -64,6 +64,35 @@ pub struct MiscEntry {
     pub answer: Answer,
 }
 
+/// One kfunc the kernel has (layer a).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KernelKfuncEntry {
+    /// Its name.
+    pub name: String,
+    /// Its BTF id (in its module's id space).
+    pub btf_id: u32,
+    /// The module whose BTF has it; absent for vmlinux.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub module: Option<String>,
+    /// Whether BTF tags it `bpf_kfunc` (else the table of known kfuncs says it is one).
+    pub tagged: bool,
+    /// The release it appeared in, from this build's table (not read back from a recording).
+    #[serde(skip_deserializing, skip_serializing_if = "Option::is_none")]
+    pub since: Option<Since>,
+}
+
+/// Layer (a) for kfuncs: every kfunc the kernel has, read from BTF (any caller may).
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct KernelKfuncs {
+    /// Whether the kernel tags kfuncs in BTF (6.2+ with pahole 1.25+).
+    pub tags: bool,
+    /// The kfuncs, by name.
+    pub kfuncs: Vec<KernelKfuncEntry>,
+    /// Why BTF could not be read, when it could not (then `kfuncs` is empty).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
 /// Everything `bpf-features --json` prints (before the strategy layer adds its section).
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Report {
@@ -88,6 +117,9 @@ pub struct Report {
     pub helpers: Vec<HelperRow>,
     /// Every feature of [`Misc::ALL`].
     pub misc: Vec<MiscEntry>,
+    /// Layer (a) for kfuncs (absent from reports recorded before kfuncs were read).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kernel_kfuncs: Option<KernelKfuncs>,
     /// Whether the noisy helpers were probed too.
     pub full: bool,
     /// Probing threads used.
@@ -265,6 +297,34 @@ impl FeatureSource for Report {
             || missing(m.name().to_string()),
             |e| self.replayed(&e.answer),
         )
+    }
+    fn kernel_has_kfunc(&self, name: &str) -> Answer {
+        let Some(k) = &self.kernel_kfuncs else {
+            return missing(format!("kfunc {name}"));
+        };
+        let support = match (&k.error, k.kfuncs.iter().find(|e| e.name == name)) {
+            (_, Some(e)) => Support::Supported {
+                evidence: Some(crate::support::Evidence::probe("recorded BTF").with_detail(
+                    format!(
+                        "BTF id {} in {}, {}",
+                        e.btf_id,
+                        e.module.as_deref().unwrap_or("vmlinux"),
+                        if e.tagged {
+                            "tagged bpf_kfunc"
+                        } else {
+                            "from the table"
+                        }
+                    ),
+                )),
+            },
+            (Some(err), None) => Support::unknown(format!("BTF was not read there: {err}"), None),
+            (None, None) => Support::Unsupported {
+                scope: crate::support::Scope::Kernel,
+                evidence: crate::support::Evidence::probe("recorded BTF")
+                    .with_detail(format!("{name} is not among the kernel's kfuncs")),
+            },
+        };
+        self.replayed(&Answer::probed(support))
     }
 }
 

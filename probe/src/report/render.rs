@@ -201,6 +201,18 @@ impl Report {
                 line(&mut o, style, name, &since, answer);
             }
         }
+        if let Some(k) = &self.kernel_kfuncs {
+            let text = match &k.error {
+                Some(e) => format!("kfuncs: BTF could not be read: {e}"),
+                None => format!(
+                    "kfuncs: the kernel has {} ({} tagged bpf_kfunc in BTF, {} from the table                      of known kfuncs; `bpf-features has kfunc NAME --prog-type T` asks a context)",
+                    k.kfuncs.len(),
+                    k.kfuncs.iter().filter(|e| e.tagged).count(),
+                    k.kfuncs.iter().filter(|e| !e.tagged).count()
+                ),
+            };
+            let _ = writeln!(o, "\n{}", style.head(&text));
+        }
         let known = self
             .kernel_helpers
             .iter()
