@@ -11,6 +11,7 @@ const PROGRAMS: &[&str] = &[
     "kprobe_tracer",
     "example_tracer",
     "extern_user",
+    "loop_sum",
 ];
 
 fn find_clang() -> Result<String, String> {

@@ -32,6 +32,12 @@ pub const EXAMPLE_TRACER: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/exam
 /// ksym, which the library's loader must refuse by name.
 pub const EXTERN_USER: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/extern_user.bpf.o"));
 
+/// The ELF object of src/bpf/loop_sum.bpf.c: the classifier `loop_sum` returns
+/// 0 + 1 + … + (n − 1) (global `n`, at most 32) through the loop strategy in the global
+/// `loop_strategy` (0 iterator kfuncs, 1 `bpf_loop`, 2 bounded loop, 3 unrolled); its
+/// kfuncs are weak externs.
+pub const LOOP_SUM: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/loop_sum.bpf.o"));
+
 /// One record of [`EXAMPLE_TRACER`]'s `calls` (`struct call` in example_tracer.bpf.c).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Call {
@@ -166,6 +172,7 @@ mod tests {
             KPROBE_TRACER,
             EXAMPLE_TRACER,
             EXTERN_USER,
+            LOOP_SUM,
         ] {
             assert_eq!(&o[..4], b"\x7fELF");
             assert_eq!(u16::from_le_bytes([o[18], o[19]]), 247, "EM_BPF");

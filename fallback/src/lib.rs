@@ -27,6 +27,7 @@ pub use probe;
 pub mod compare;
 pub mod func_ip;
 pub mod kallsyms;
+pub mod loops;
 pub mod needs;
 pub mod object;
 pub mod prog_addr;
@@ -52,12 +53,13 @@ pub struct FullReport {
 
 /// The names of every need this crate knows (the registry lives here, above the needs,
 /// so `strategy` depends on no need).
-pub fn need_names() -> [&'static str; 4] {
+pub fn need_names() -> [&'static str; 5] {
     [
         FuncIp::NAME,
         needs::EventOutput::NAME,
         needs::KernelRead::NAME,
         needs::ManyKprobes::NAME,
+        loops::Loop::NAME,
     ]
 }
 
@@ -68,6 +70,7 @@ pub fn all_needs(src: &dyn FeatureSource, forced: &strategy::Forced) -> Vec<stra
         strategy::report::<needs::EventOutput>(src, forced),
         strategy::report::<needs::KernelRead>(src, forced),
         strategy::report::<needs::ManyKprobes>(src, forced),
+        strategy::report::<loops::Loop>(src, forced),
     ]
 }
 

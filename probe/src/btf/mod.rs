@@ -327,8 +327,9 @@ fn name_at<'a>(data: &'a [u8], strs: &Range<usize>, off: u32) -> Result<&'a [u8]
     Ok(&tail[..len])
 }
 
-/// How many bytes follow the 12-byte common part of type `id`, of `kind` with `vlen`.
-fn extra_len(id: u32, kind: u32, vlen: usize) -> Result<usize, String> {
+/// How many bytes follow the 12-byte common part of type `id`, of `kind` with `vlen`
+/// (for code that rewrites BTF, such as an object loader's fixups).
+pub fn extra_len(id: u32, kind: u32, vlen: usize) -> Result<usize, String> {
     Ok(match kind {
         BTF_KIND_INT | BTF_KIND_VAR | BTF_KIND_DECL_TAG => 4,
         BTF_KIND_ARRAY => 12,

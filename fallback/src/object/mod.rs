@@ -20,11 +20,15 @@ use aya_obj::{
     btf::{Btf, BtfError, BtfRelocationError},
     generated::{bpf_attach_type, bpf_map_type},
 };
-use object::{Object as _, ObjectSection as _, ObjectSymbol as _, RelocationTarget};
+use object::{Object as _, ObjectSection as _, ObjectSymbol as _};
 use probe::{
     ProgramType,
     sys::{self, Errno, ProgLoad},
 };
+
+mod externs;
+mod ksyms_btf;
+pub use externs::{Extern, externs};
 
 /// fentry or fexit.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -45,10 +49,10 @@ pub enum ObjectError {
     /// The ELF symbol table could not be read.
     #[error("cannot read the BPF object's ELF symbols")]
     Elf(#[source] object::read::Error),
-    /// An extern symbol aya-obj 0.3 does not resolve.
+    /// An extern variable aya-obj 0.3 does not resolve (kfunc calls are resolved).
     #[error(
-        "the object uses the extern symbol `{symbol}` (referenced from {section}): ksym, \
-         kfunc and kconfig externs are not resolved by this loader (aya-obj 0.3 has no such \
+        "the object uses the extern variable `{symbol}` (referenced from {section}): ksym \
+         and kconfig variables are not resolved by this loader (aya-obj 0.3 has no such \
          relocation), and left unresolved they would read 0; remove the extern or pass the \
          value as a global"
     )]
@@ -58,6 +62,20 @@ pub enum ObjectError {
         /// The section whose code refers to it.
         section: String,
     },
+    /// A kfunc the object calls (not declared `__weak`) is not in the kernel's BTF.
+    #[error(
+        "the object calls the kfunc `{symbol}`, which this kernel's vmlinux BTF does not \
+         have ({why}); declare it `__weak` and guard its calls to load without it"
+    )]
+    KfuncMissing {
+        /// The kfunc.
+        symbol: String,
+        /// What was looked at.
+        why: String,
+    },
+    /// The BTF of the object's extern kfuncs could not be fixed up.
+    #[error("cannot fix up the BTF of the object's extern kfuncs: {0}")]
+    KsymsBtf(String),
     /// A global the caller asked to set is missing or not of the expected shape.
     #[error("global `{name}`: {problem}")]
     Global {
@@ -213,28 +231,6 @@ fn kernel_btf() -> Result<&'static Btf, BtfError> {
     Ok(BTF.get_or_init(|| btf))
 }
 
-/// The undefined symbols the object's code refers to: externs aya-obj would skip.
-pub fn externs(bytes: &[u8]) -> Result<Vec<(String, String)>, ObjectError> {
-    let file = object::read::File::parse(bytes).map_err(ObjectError::Elf)?;
-    let mut out = Vec::new();
-    for section in file.sections() {
-        for (_, reloc) in section.relocations() {
-            let RelocationTarget::Symbol(index) = reloc.target() else {
-                continue;
-            };
-            let sym = file.symbol_by_index(index).map_err(ObjectError::Elf)?;
-            let name = sym.name().unwrap_or_default();
-            if sym.is_undefined() && !name.is_empty() {
-                let section = section.name().unwrap_or("?").to_string();
-                if !out.iter().any(|(n, _)| n == name) {
-                    out.push((name.to_string(), section));
-                }
-            }
-        }
-    }
-    Ok(out)
-}
-
 /// A global's place in the object: its section and size in bytes.
 pub struct GlobalSymbol {
     /// The ELF section (`.rodata` for `const volatile`).
@@ -353,10 +349,15 @@ impl PreparedObject {
         shared: &mut Maps,
         own: OwnMap<'_>,
     ) -> Result<Self, ObjectError> {
-        if let Some((symbol, section)) = externs(bytes)?.into_iter().next() {
-            return Err(ObjectError::Extern { symbol, section });
+        let externs = externs(bytes)?;
+        if let Some(e) = externs.iter().find(|e| !e.is_call) {
+            return Err(ObjectError::Extern {
+                symbol: e.symbol.clone(),
+                section: e.section.clone(),
+            });
         }
         let mut obj = Object::parse(bytes).map_err(ObjectError::Parse)?;
+        externs::resolve_kfunc_calls(&mut obj, &externs)?;
         obj.patch_map_data(
             globals
                 .iter()
@@ -365,6 +366,14 @@ impl PreparedObject {
         )
         .map_err(ObjectError::Patch)?;
 
+        // The fixup of extern kfuncs' BTF that aya-obj lacks (libbpf's), before aya-obj's own.
+        if externs.iter().any(|e| e.is_call)
+            && let Some(btf) = &obj.btf
+            && let Some(fixed) =
+                ksyms_btf::fix_ksyms(&btf.to_bytes()).map_err(ObjectError::KsymsBtf)?
+        {
+            obj.btf = Some(Btf::parse(&fixed, obj.endianness).map_err(ObjectError::Btf)?);
+        }
         let btf_fd = match aya::features().btf() {
             Some(features) => match obj.fixup_and_sanitize_btf(features) {
                 Ok(Some(btf)) => {
@@ -445,6 +454,58 @@ impl PreparedObject {
                 section: format!("{other:?}"),
             }),
         }
+    }
+
+    /// Loads the program `name` of a kind that needs no attach target at load (a
+    /// classifier, socket filter, XDP, kprobe, tracepoint or raw tracepoint program), for
+    /// `BPF_PROG_TEST_RUN` or an attach the caller makes.
+    pub fn load_program(&self, name: &str) -> Result<OwnedFd, ObjectError> {
+        use aya_obj::generated::bpf_prog_type::*;
+        let p = self
+            .obj
+            .programs
+            .get(name)
+            .ok_or_else(|| ObjectError::NoProgram {
+                name: name.into(),
+                have: self.program_names(),
+            })?;
+        let prog_type = match p.section {
+            ProgramSection::SchedClassifier => BPF_PROG_TYPE_SCHED_CLS,
+            ProgramSection::SocketFilter => BPF_PROG_TYPE_SOCKET_FILTER,
+            ProgramSection::Xdp { .. } => BPF_PROG_TYPE_XDP,
+            ProgramSection::KProbe | ProgramSection::KRetProbe => BPF_PROG_TYPE_KPROBE,
+            ProgramSection::TracePoint => BPF_PROG_TYPE_TRACEPOINT,
+            ProgramSection::RawTracePoint => BPF_PROG_TYPE_RAW_TRACEPOINT,
+            ref other => {
+                return Err(ObjectError::NotTracing {
+                    name: name.into(),
+                    section: format!("{other:?} (load_program takes programs that need no target)"),
+                });
+            }
+        };
+        let func = &self.obj.functions[&p.function_key()];
+        let mut load = ProgLoad::new(prog_type as u32, &func.instructions);
+        load.license = &p.license;
+        load.name = name;
+        if let Some(btf) = &self.btf_fd {
+            load.prog_btf_fd = Some(btf.as_fd());
+            load.func_info = &func.func_info.func_info;
+            load.line_info = &func.line_info.line_info;
+        }
+        let mut log = vec![0u8; 1 << 20];
+        sys::prog_load(&load, Some(&mut log)).map_err(|e| ObjectError::Load {
+            program: name.into(),
+            target: "no target".into(),
+            errno: e.errno,
+            verifier_line: last_line(&e.log),
+            log: e.log,
+        })
+    }
+
+    fn program_names(&self) -> String {
+        let mut have: Vec<&str> = self.obj.programs.keys().map(String::as_str).collect();
+        have.sort_unstable();
+        have.join(", ")
     }
 
     /// Loads the fentry/fexit program `program` against the function `target_func`
