@@ -30,6 +30,10 @@ struct Cli {
     /// bpf_trace_vprintk, bpf_probe_write_user).
     #[arg(long, global = true)]
     full: bool,
+    /// Also ask every kfunc of the kernel in every program type and attach context (a few
+    /// hundred milliseconds more; `has kfunc` asks one).
+    #[arg(long)]
+    kfuncs: bool,
     /// Force an answer: KIND:NAME=yes|no, e.g. helper:bpf_get_func_ip@kprobe=no
     /// (also from the BPF_FEATURES_ASSUME environment variable, comma-separated).
     #[arg(long, global = true, value_name = "KEY=yes|no")]
@@ -128,6 +132,7 @@ fn options(cli: &Cli) -> Result<Options, String> {
     }
     Ok(Options {
         full: cli.full,
+        kfuncs: cli.kfuncs,
         assumptions,
         threads: cli.threads.into(),
         force_inferred: None,

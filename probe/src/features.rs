@@ -34,6 +34,10 @@ pub struct Options {
     pub full: bool,
     /// Answers forced by the user; the last one that covers a question wins.
     pub assumptions: Vec<Assumption>,
+    /// Also ask, in the full run, every vmlinux kfunc in every context (layer b): a kfunc
+    /// load costs ~50 µs (the verifier looks the function up in kallsyms), so this is a
+    /// few hundred milliseconds more; `has kfunc` asks one pair without it.
+    pub kfuncs: bool,
     /// Probing threads for [`Features::probe_all`]; 0 = two per core.
     pub threads: usize,
     /// Answer from the version table even where probing is possible (for tests).

@@ -369,6 +369,49 @@ impl crate::Features {
         a
     }
 
+    /// Layer (b) within a full run: the run's fixtures, and the context's base answer
+    /// (where the context itself cannot load, no kfunc load is tried: its answer says why).
+    pub(crate) fn kfunc_with(
+        &self,
+        ctx: AttachContext,
+        k: &KernelKfunc,
+        fixtures: &crate::prober::Fixtures,
+        base: &crate::Answer,
+    ) -> crate::Answer {
+        let key = (Some(ctx), k.name.clone());
+        if let Some(a) = self.kfunc_cached(&key) {
+            return a;
+        }
+        if !base.is_supported() {
+            return crate::Answer {
+                support: Support::unknown(
+                    format!(
+                        "{} cannot be loaded here, so no kfunc call can be asked",
+                        ctx.name()
+                    ),
+                    None,
+                ),
+                origin: base.origin,
+                origin_reason: base.origin_reason.clone(),
+            };
+        }
+        if let Some(why) = self.inferred_reason() {
+            return crate::Answer::with_origin(
+                Support::unknown("no program can be loaded here to ask", None),
+                crate::Origin::Inferred,
+                why,
+            );
+        }
+        let prober = Prober {
+            btf: self.btf(),
+            release: crate::FeatureSource::release(self),
+            fixtures,
+        };
+        let a = crate::Answer::probed(answer(&prober, ctx, k));
+        self.kfunc_keep(key, &a);
+        a
+    }
+
     /// Every kfunc this kernel has (layer a), or why BTF could not be read.
     pub fn kernel_kfuncs(&self) -> Result<Vec<KernelKfunc>, String> {
         let release = crate::FeatureSource::release(self);

@@ -81,7 +81,40 @@ impl Features {
             };
             run(FeatureKey::Helper(*h, Some(*c)), Some(&deps))
         });
+        // Layer (b) for kfuncs: every vmlinux kfunc in every context (module kfuncs need
+        // fd_array, not probed yet).
+        let kfuncs: Vec<crate::kfuncs::KernelKfunc> = if self.options().kfuncs {
+            self.kernel_kfuncs()
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|k| k.module.is_none())
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let phase3: Vec<(AttachContext, usize)> = contexts
+            .iter()
+            .flat_map(|c| (0..kfuncs.len()).map(move |i| (*c, i)))
+            .collect();
+        let answers3 = par_map(&phase3, threads, |(c, i)| {
+            self.kfunc_with(*c, &kfuncs[*i], &fixtures, &first[&helpers::base_key(*c)])
+        });
         drop(fixtures);
+        let mut kfunc_rows: Vec<crate::report::KfuncRow> = contexts
+            .iter()
+            .map(|c| crate::report::KfuncRow {
+                context: *c,
+                answers: Default::default(),
+            })
+            .collect();
+        for ((c, i), a) in phase3.iter().zip(answers3) {
+            let row = kfunc_rows
+                .iter_mut()
+                .find(|r| r.context == *c)
+                .expect("row");
+            row.answers.insert(kfuncs[*i].name.clone(), a);
+        }
+        kfunc_rows.retain(|r| !r.answers.is_empty());
 
         let mut helpers: Vec<HelperRow> = contexts
             .iter()
@@ -152,6 +185,7 @@ impl Features {
                     ..Default::default()
                 },
             }),
+            kfuncs: kfunc_rows,
             full: self.options().full,
             threads,
             bpf_syscalls: crate::sys::syscall_count() - loads_before,

@@ -64,6 +64,15 @@ pub struct MiscEntry {
     pub answer: Answer,
 }
 
+/// The kfuncs one attach context may call (layer b).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct KfuncRow {
+    /// The program type and attach context the row is about.
+    pub context: AttachContext,
+    /// kfunc name → answer, for every vmlinux kfunc the kernel has.
+    pub answers: BTreeMap<String, Answer>,
+}
+
 /// One kfunc the kernel has (layer a).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct KernelKfuncEntry {
@@ -120,6 +129,9 @@ pub struct Report {
     /// Layer (a) for kfuncs (absent from reports recorded before kfuncs were read).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kernel_kfuncs: Option<KernelKfuncs>,
+    /// Layer (b) for kfuncs, per context (absent from reports recorded before).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub kfuncs: Vec<KfuncRow>,
     /// Whether the noisy helpers were probed too.
     pub full: bool,
     /// Probing threads used.
@@ -297,6 +309,24 @@ impl FeatureSource for Report {
             || missing(m.name().to_string()),
             |e| self.replayed(&e.answer),
         )
+    }
+    fn kfunc(&self, ctx: AttachContext, name: &str) -> Answer {
+        match self
+            .kfuncs
+            .iter()
+            .find(|r| r.context == ctx)
+            .and_then(|r| r.answers.get(name))
+        {
+            Some(a) => self.replayed(a),
+            None => {
+                let kernel = self.kernel_has_kfunc(name);
+                if kernel.support.is_unsupported() {
+                    kernel
+                } else {
+                    missing(format!("kfunc {name} in {}", ctx.name()))
+                }
+            }
+        }
     }
     fn kernel_has_kfunc(&self, name: &str) -> Answer {
         let Some(k) = &self.kernel_kfuncs else {

@@ -258,6 +258,45 @@ impl Report {
                 let _ = writeln!(o, "      unknown: {}", unknown[0].support);
             }
         }
+        if !self.kfuncs.is_empty() {
+            let _ = writeln!(
+                o,
+                "\n{}",
+                style.head("kfuncs per program type and attach context:")
+            );
+        }
+        for row in &self.kfuncs {
+            let yes: Vec<String> = row
+                .answers
+                .iter()
+                .filter(|(_, a)| a.is_supported())
+                .map(|(n, _)| n.clone())
+                .collect();
+            let no = row
+                .answers
+                .values()
+                .filter(|a| a.support.is_unsupported())
+                .count();
+            let unknown: Vec<&Answer> = row
+                .answers
+                .values()
+                .filter(|a| a.support.is_unknown())
+                .collect();
+            let _ = writeln!(
+                o,
+                "  {} — {} callable, {} not, {} unknown",
+                style.head(row.context.name()),
+                yes.len(),
+                no,
+                unknown.len()
+            );
+            if !yes.is_empty() {
+                let _ = writeln!(o, "      {}", wrap(&yes, 90));
+            }
+            if !unknown.is_empty() && yes.is_empty() {
+                let _ = writeln!(o, "      unknown: {}", unknown[0].support);
+            }
+        }
         if !self.full {
             let _ = writeln!(
                 o,
