@@ -34,8 +34,8 @@ pub const EXTERN_USER: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/extern_
 
 /// The ELF object of src/bpf/loop_sum.bpf.c: the classifier `loop_sum` returns
 /// 0 + 1 + … + (n − 1) (global `n`, at most 32) through the loop strategy in the global
-/// `loop_strategy` (0 iterator kfuncs, 1 `bpf_loop`, 2 bounded loop, 3 unrolled); its
-/// kfuncs are weak externs.
+/// `loop_strategy` (0 iterator kfuncs, 2 bounded loop, 3 unrolled); `loop_sum_callback`
+/// through `bpf_loop`. Its kfuncs are weak externs.
 pub const LOOP_SUM: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/loop_sum.bpf.o"));
 
 /// One record of [`EXAMPLE_TRACER`]'s `calls` (`struct call` in example_tracer.bpf.c).

@@ -39,6 +39,17 @@ impl LoopStrategy {
     }
 }
 
+impl LoopStrategy {
+    /// The program of loop_sum.bpf.c that runs it: `bpf_loop`'s callback (a function
+    /// pointer, 5.13) is kept out of the program older kernels load.
+    pub fn program(self) -> &'static str {
+        match self {
+            LoopStrategy::BpfLoop => "loop_sum_callback",
+            _ => "loop_sum",
+        }
+    }
+}
+
 impl std::str::FromStr for LoopStrategy {
     type Err = StrategyError;
     /// `iter_num`, `bpf_loop`, `bounded_loop` or `unrolled`.

@@ -21,7 +21,7 @@ fn run(strategy: LoopStrategy) -> Result<u32, String> {
     let object = PreparedObject::prepare(ebpf::LOOP_SUM, &globals, &mut Maps::default(), &|_| true)
         .map_err(|e| format!("prepare: {e}"))?;
     let prog = object
-        .load_program("loop_sum")
+        .load_program(strategy.program())
         .map_err(|e| format!("load: {e}"))?;
     probe::sys::prog_test_run(std::os::fd::AsFd::as_fd(&prog), &[0u8; 64])
         .map_err(|e| format!("test run: {e}"))

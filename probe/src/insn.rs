@@ -114,8 +114,8 @@ pub fn call_kfunc(btf_id: u32, fd_array_idx: i16) -> bpf_insn {
 
 /// `call <kfunc>; r0 = 0; exit`: the verifier checks the kfunc's registration for the
 /// program's hook before its arguments, so a refusal of the arguments proves the call.
-pub fn call_kfunc_program(btf_id: u32) -> Vec<bpf_insn> {
-    vec![call_kfunc(btf_id, 0), mov64_imm(R0, 0), exit()]
+pub fn call_kfunc_program(btf_id: u32, fd_array_idx: i16) -> Vec<bpf_insn> {
+    vec![call_kfunc(btf_id, fd_array_idx), mov64_imm(R0, 0), exit()]
 }
 
 #[cfg(test)]

@@ -163,6 +163,7 @@ impl KfuncIndex {
             .blobs()
             .flat_map(|(_, f)| f.kfunc_names())
             .chain(KFUNCS.iter().map(|r| r.name))
+            .filter(|n| *n != name)
             .collect();
         closest(name, names)
     }
@@ -249,10 +250,13 @@ pub fn kernel_answer(
             Some(ev()),
         ),
         Found::Absent => {
-            let hint = index
-                .closest(name)
-                .map(|c| format!("; did you mean {c}?"))
-                .unwrap_or_default();
+            let hint = match KFUNCS.iter().find(|r| r.name == name) {
+                Some(r) => format!("; it is a kfunc since {}", r.since),
+                None => index
+                    .closest(name)
+                    .map(|c| format!("; did you mean {c}?"))
+                    .unwrap_or_default(),
+            };
             unsupported(format!(
                 "no function {name} in the kernel's BTF (vmlinux and loaded modules){hint}"
             ))
@@ -261,24 +265,40 @@ pub fn kernel_answer(
 }
 
 /// Layer (b): may a program in `ctx` call the kfunc `k`? One load with the context's
-/// setup; a module kfunc needs its module's BTF in `fd_array`, not probed yet.
+/// setup; a module kfunc's call names its module's BTF through `fd_array` (index 1).
 pub fn answer(p: &Prober<'_>, ctx: AttachContext, k: &KernelKfunc) -> Support {
-    if let Some(m) = &k.module {
-        return Support::unknown(
-            format!(
-                "{} is a kfunc of module {m}: calls of module kfuncs (through fd_array) are \
-                 not probed yet",
-                k.name
-            ),
-            None,
-        );
-    }
+    let module_btf = match &k.module {
+        None => None,
+        Some(m) => match crate::sys::kernel_btf_fd(m) {
+            Ok(Some(fd)) => Some(fd),
+            Ok(None) => {
+                return Support::unknown(
+                    format!(
+                        "{} is a kfunc of module {m}, whose BTF is not loaded",
+                        k.name
+                    ),
+                    None,
+                );
+            }
+            Err(e) => {
+                return Support::unknown(
+                    format!("the BTF of module {m} cannot be opened ({e})"),
+                    Some(Evidence::probe("BPF_BTF_GET_FD_BY_ID").with_errno(e)),
+                );
+            }
+        },
+    };
     let setup = match p.setup(ctx) {
         Ok(s) => s,
         Err(s) => return s,
     };
-    let insns = insn::call_kfunc_program(k.btf_id);
-    let load = setup.load(&insns);
+    let fd_array: Vec<i32> = match &module_btf {
+        Some(fd) => vec![0, std::os::fd::AsRawFd::as_raw_fd(fd)],
+        None => Vec::new(),
+    };
+    let insns = insn::call_kfunc_program(k.btf_id, if module_btf.is_some() { 1 } else { 0 });
+    let mut load = setup.load(&insns);
+    load.fd_array = &fd_array;
     let what = format!(
         "BPF_PROG_LOAD {}: call {} (kfunc, BTF id {}); r0 = 0; exit",
         setup.desc, k.name, k.btf_id

@@ -81,8 +81,8 @@ impl Features {
             };
             run(FeatureKey::Helper(*h, Some(*c)), Some(&deps))
         });
-        // Layer (b) for kfuncs: every vmlinux kfunc in every context (module kfuncs need
-        // fd_array, not probed yet).
+        // Layer (b) for kfuncs: every vmlinux kfunc in every context (module kfuncs are
+        // asked one by one, `has kfunc`: each needs its module's BTF opened).
         let kfuncs: Vec<crate::kfuncs::KernelKfunc> = if self.options().kfuncs {
             self.kernel_kfuncs()
                 .unwrap_or_default()

@@ -164,6 +164,35 @@ pub fn btf_data_by_id(btf_id: u32) -> Result<Vec<u8>, Errno> {
     }
 }
 
+/// The kernel BTF object named `name` (a module's, such as `nf_conntrack`; 5.11), opened
+/// by walking the BTF ids: the fd a module kfunc call needs in `fd_array`. `Ok(None)` when
+/// no loaded BTF has that name.
+pub fn kernel_btf_fd(name: &str) -> Result<Option<OwnedFd>, Errno> {
+    for id in object_ids(ObjKind::Btf)? {
+        let mut attr = zeroed_attr();
+        attr.__bindgen_anon_6.__bindgen_anon_1.btf_id = id;
+        // Freed between the walk and the open: not the one we look for.
+        let Ok(fd) = bpf_fd(bpf_cmd::BPF_BTF_GET_FD_BY_ID, &mut attr) else {
+            continue;
+        };
+        let mut buf = [0u8; 64];
+        // SAFETY: bpf_btf_info is a C struct of integers; all zeros is valid.
+        let mut info: bpf_btf_info = unsafe { mem::zeroed() };
+        info.name = buf.as_mut_ptr() as u64;
+        info.name_len = buf.len() as u32;
+        obj_get_info(
+            fd.as_fd(),
+            (&mut info as *mut bpf_btf_info).cast(),
+            mem::size_of::<bpf_btf_info>(),
+        )?;
+        let len = buf.iter().position(|b| *b == 0).unwrap_or(buf.len());
+        if info.kernel_btf != 0 && &buf[..len] == name.as_bytes() {
+            return Ok(Some(fd));
+        }
+    }
+    Ok(None)
+}
+
 /// BPF_PROG_TEST_RUN with a packet; returns the program's return value.
 pub fn prog_test_run(prog: BorrowedFd<'_>, data: &[u8]) -> Result<u32, Errno> {
     let mut attr = zeroed_attr();

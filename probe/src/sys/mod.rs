@@ -159,6 +159,9 @@ pub struct ProgLoad<'a> {
     pub func_info: &'a [bpf_func_info],
     /// Source lines for the verifier log and `bpftool prog dump`: needs `func_info`.
     pub line_info: &'a [bpf_line_info],
+    /// BTF fds that kfunc calls index with their `off` (module kfuncs; 5.13). Index 0 is
+    /// never read (`off` 0 means vmlinux).
+    pub fd_array: &'a [i32],
 }
 
 impl<'a> ProgLoad<'a> {
@@ -177,6 +180,7 @@ impl<'a> ProgLoad<'a> {
             prog_btf_fd: None,
             func_info: &[],
             line_info: &[],
+            fd_array: &[],
         }
     }
 }
@@ -206,6 +210,9 @@ pub fn prog_load(p: &ProgLoad<'_>, log: Option<&mut [u8]>) -> Result<OwnedFd, Lo
         u.func_info_rec_size = mem::size_of::<bpf_func_info>() as u32;
         u.func_info = p.func_info.as_ptr() as u64;
         u.func_info_cnt = p.func_info.len() as u32;
+    }
+    if !p.fd_array.is_empty() {
+        u.fd_array = p.fd_array.as_ptr() as u64;
     }
     if !p.line_info.is_empty() {
         u.line_info_rec_size = mem::size_of::<bpf_line_info>() as u32;
