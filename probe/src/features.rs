@@ -138,6 +138,14 @@ impl Features {
             Err(e) => (None, Some(e.to_string())),
         })
     }
+    /// Sets the kernel's BTF from a read made elsewhere (see `read_btf_and_kfuncs`);
+    /// a BTF already read stays.
+    pub(crate) fn set_btf(&self, btf: Result<KernelBtf, String>) {
+        let _ = self.btf.set(match btf {
+            Ok(b) => (Some(b), None),
+            Err(e) => (None, Some(e)),
+        });
+    }
     /// The kernel's BTF (/sys/kernel/btf/vmlinux), parsed on first use; `None` when it
     /// could not be read ([`Self::btf_error`] says why).
     pub fn btf(&self) -> Option<&KernelBtf> {

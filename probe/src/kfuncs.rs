@@ -59,6 +59,11 @@ impl KfuncIndex {
         let vmlinux_path = dir.join("vmlinux");
         let base =
             std::fs::read(&vmlinux_path).map_err(|e| format!("{}: {e}", vmlinux_path.display()))?;
+        Self::from_vmlinux(&base, dir)
+    }
+
+    /// The index of vmlinux's blob, already read, and the module blobs of `dir`.
+    pub fn from_vmlinux(base: &[u8], dir: &Path) -> Result<Self, String> {
         let mut modules = Vec::new();
         if let Ok(entries) = std::fs::read_dir(dir) {
             for e in entries.flatten() {
@@ -70,7 +75,7 @@ impl KfuncIndex {
                 }
             }
         }
-        Self::from_blobs(&base, &modules)
+        Self::from_blobs(base, &modules)
     }
 
     /// The index of a vmlinux blob and module blobs (name, split BTF).
@@ -314,7 +319,34 @@ pub fn answer(p: &Prober<'_>, ctx: AttachContext, k: &KernelKfunc) -> Support {
 }
 
 impl crate::Features {
-    fn kfunc_index(&self) -> Result<&KfuncIndex, &str> {
+    /// The kernel's BTF and the kfunc index from one read of vmlinux's BTF (a full run
+    /// needs both: a second 5-6 MB read would stay in the process's memory).
+    pub(crate) fn read_btf_and_kfuncs(&self) {
+        if self.kfunc_index.get().is_some() {
+            self.btf();
+            return;
+        }
+        let path = Path::new(BTF_DIR).join("vmlinux");
+        match std::fs::read(&path) {
+            Ok(blob) => {
+                self.set_btf(crate::btf::KernelBtf::parse(&blob).map_err(|what| {
+                    crate::btf::BtfError::Malformed {
+                        path: path.display().to_string(),
+                        what,
+                    }
+                    .to_string()
+                }));
+                let _ = self
+                    .kfunc_index
+                    .set(KfuncIndex::from_vmlinux(&blob, Path::new(BTF_DIR)));
+            }
+            Err(_) => {
+                self.btf();
+            }
+        }
+    }
+
+    pub(crate) fn kfunc_index(&self) -> Result<&KfuncIndex, &str> {
         self.kfunc_index
             .get_or_init(KfuncIndex::read)
             .as_ref()

@@ -35,7 +35,10 @@ impl Features {
         // at once before the probes that need them.
         std::thread::scope(|s| {
             if fits.is_none_or(|n| n > 1) {
-                s.spawn(|| self.btf());
+                // The kfunc index reads vmlinux's BTF again: in the same thread, so the
+                // allocator reuses the first read's memory (another thread's arena would
+                // not).
+                s.spawn(|| self.read_btf_and_kfuncs());
             }
             self.sys();
         });

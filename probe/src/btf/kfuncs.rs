@@ -21,16 +21,26 @@ pub struct BtfFunc {
 }
 
 /// The functions of one BTF blob by name (the first of a duplicated name), and whether the
-/// blob tags kfuncs at all.
+/// blob tags kfuncs at all. Compact: a vmlinux has ~60k functions, of which only the
+/// tagged ones keep their names; the others are found by a 64-bit hash of the name.
 #[derive(Clone, Debug, Default)]
 pub struct BtfFuncs {
-    funcs: HashMap<String, BtfFunc>,
+    by_hash: HashMap<u64, u32>,
+    tagged_funcs: HashMap<String, u32>,
     /// How many functions carry the `bpf_kfunc` tag (0: this kernel does not tag them).
     pub tagged: usize,
     /// The number of types (the largest id of this blob).
     pub last_id: u32,
     /// The length of the string section (a split blob's string offsets start after it).
     pub str_len: u32,
+}
+
+fn name_hash(name: &[u8]) -> u64 {
+    use std::hash::{Hash, Hasher};
+    // SipHash with fixed keys: the same name hashes the same in every run.
+    let mut h = std::hash::DefaultHasher::new();
+    name.hash(&mut h);
+    h.finish()
 }
 
 impl BtfFuncs {
@@ -46,16 +56,24 @@ impl BtfFuncs {
     }
 
     /// The function called `name`.
-    pub fn get(&self, name: &str) -> Option<&BtfFunc> {
-        self.funcs.get(name)
+    pub fn get(&self, name: &str) -> Option<BtfFunc> {
+        if let Some(id) = self.tagged_funcs.get(name) {
+            return Some(BtfFunc {
+                id: *id,
+                kfunc_tag: true,
+            });
+        }
+        self.by_hash
+            .get(&name_hash(name.as_bytes()))
+            .map(|id| BtfFunc {
+                id: *id,
+                kfunc_tag: false,
+            })
     }
 
     /// The names of the tagged kfuncs.
     pub fn kfunc_names(&self) -> impl Iterator<Item = &str> {
-        self.funcs
-            .iter()
-            .filter(|(_, f)| f.kfunc_tag)
-            .map(|(n, _)| n.as_str())
+        self.tagged_funcs.keys().map(String::as_str)
     }
 }
 
@@ -77,7 +95,8 @@ fn scan(data: &[u8], base: Option<(&[u8], &BtfFuncs)>) -> Result<BtfFuncs, Strin
             None => name_at(data, &own.strs, off),
         }
     };
-    let mut by_id: HashMap<u32, String> = HashMap::new();
+    // Functions in id order (ids only grow): their id, name offset and name hash.
+    let mut funcs: Vec<(u32, u32, u64)> = Vec::new();
     let mut tagged_ids = Vec::new();
     let mut pos = own.types.start;
     let mut id = first_id;
@@ -90,8 +109,7 @@ fn scan(data: &[u8], base: Option<(&[u8], &BtfFuncs)>) -> Result<BtfFuncs, Strin
         let vlen = (info & 0xffff) as usize;
         let kind = (info >> 24) & 0x1f;
         if kind == BTF_KIND_FUNC {
-            let n = std::str::from_utf8(name(name_off)?).map_err(|e| e.to_string())?;
-            by_id.insert(id, n.to_string());
+            funcs.push((id, name_off, name_hash(name(name_off)?)));
         } else if kind == BTF_KIND_DECL_TAG
             && name(name_off)? == KFUNC_TAG.as_bytes()
             // component_idx -1: the tag is on the function itself, not a parameter.
@@ -106,28 +124,23 @@ fn scan(data: &[u8], base: Option<(&[u8], &BtfFuncs)>) -> Result<BtfFuncs, Strin
     if pos != own.types.end {
         return Err("type section ends inside a type".into());
     }
-    let mut funcs: HashMap<String, BtfFunc> = HashMap::with_capacity(by_id.len());
-    for (fid, n) in &by_id {
-        let e = funcs.entry(n.clone()).or_insert(BtfFunc {
-            id: *fid,
-            kfunc_tag: false,
-        });
-        e.id = e.id.min(*fid);
+    let mut by_hash: HashMap<u64, u32> = HashMap::with_capacity(funcs.len());
+    for (fid, _, h) in &funcs {
+        by_hash.entry(*h).or_insert(*fid);
     }
-    let mut tagged = 0;
+    let mut tagged_funcs = HashMap::new();
     for t in tagged_ids {
         // A tag may point at a vmlinux function from a module blob: only own functions
         // are kept here.
-        if let Some(f) = by_id.get(&t).and_then(|n| funcs.get_mut(n)) {
-            if !f.kfunc_tag {
-                tagged += 1;
-            }
-            f.kfunc_tag = true;
+        if let Ok(i) = funcs.binary_search_by_key(&t, |(fid, _, _)| *fid) {
+            let n = std::str::from_utf8(name(funcs[i].1)?).map_err(|e| e.to_string())?;
+            tagged_funcs.entry(n.to_string()).or_insert(t);
         }
     }
     Ok(BtfFuncs {
-        funcs,
-        tagged,
+        by_hash,
+        tagged: tagged_funcs.len(),
+        tagged_funcs,
         last_id: id,
         str_len: (own.strs.end - own.strs.start) as u32,
     })
@@ -152,7 +165,7 @@ mod tests {
         assert_eq!(f.tagged, 1);
         assert_eq!(
             f.get("bpf_task_from_pid"),
-            Some(&BtfFunc {
+            Some(BtfFunc {
                 id: k,
                 kfunc_tag: true
             })
