@@ -24,6 +24,16 @@ const FUNC_IP_CONTEXTS: [AttachContext; 5] = [
     AttachContext::FentryKprobeProg,
 ];
 
+/// kfuncs that get a row of their own (with the program type asked), chosen because their
+/// fate differs between the matrix kernels: the generic set (6.2), the iterators (6.4),
+/// and a tracepoint's access to the generic set (6.12).
+const NAMED_KFUNCS: [(&str, &str); 4] = [
+    ("bpf_task_from_pid", "sched_cls"),
+    ("bpf_task_from_pid", "tracepoint"),
+    ("bpf_iter_num_new", "sched_cls"),
+    ("bpf_rcu_read_lock", "sched_cls"),
+];
+
 /// One kernel's rows, in report order: every type, map and misc feature, the helper counts,
 /// `bpf_get_func_ip` per context, and the strategy each need picks from these answers.
 pub fn rows(r: &Report) -> Vec<(String, String)> {
@@ -53,6 +63,30 @@ pub fn rows(r: &Report) -> Vec<(String, String)> {
         let n = row.answers.values().filter(|a| a.is_supported()).count();
         out.push((
             format!("helpers callable in {}", row.context.name()),
+            n.to_string(),
+        ));
+    }
+    if let Some(k) = &r.kernel_kfuncs {
+        out.push((
+            "kfuncs the kernel has".into(),
+            match &k.error {
+                Some(_) => "unknown".into(),
+                None => format!(
+                    "{} ({} tagged)",
+                    k.kfuncs.len(),
+                    k.kfuncs.iter().filter(|e| e.tagged).count()
+                ),
+            },
+        ));
+    }
+    for (name, ctx) in NAMED_KFUNCS {
+        let ctx = AttachContext::Default(ctx.parse().expect("a known program type"));
+        out.push((format!("kfunc {name} in {}", ctx.name()), cell(&r.kfunc(ctx, name))));
+    }
+    for row in &r.kfuncs {
+        let n = row.answers.values().filter(|a| a.is_supported()).count();
+        out.push((
+            format!("kfuncs callable in {}", row.context.name()),
             n.to_string(),
         ));
     }

@@ -11,7 +11,7 @@ ip link set lo up 2>/dev/null
 mountpoint -q /sys/kernel/tracing || mount -t tracefs tracefs /sys/kernel/tracing 2>/dev/null
 uname -r > "$out/release"
 cut -d' ' -f1 /proc/uptime > "$out/uptime_start"
-"$MATRIX_BIN/bpf-features" --json > "$out/report.json" 2> "$out/report.err"
+"$MATRIX_BIN/bpf-features" --json --kfuncs > "$out/report.json" 2> "$out/report.err"
 echo $? > "$out/report.status"
 "$MATRIX_BIN/bpf-features" --verify --json > "$out/verify.json" 2>&1
 echo $? > "$out/verify.status"
@@ -33,7 +33,7 @@ cond() {
   mkdir -p "$d"
   local before
   before=$(dmesg | wc -l)
-  "$@" "$MATRIX_BIN/bpf-features" --json > "$d/report.json" 2> "$d/report.err"
+  "$@" "$MATRIX_BIN/bpf-features" --json --kfuncs > "$d/report.json" 2> "$d/report.err"
   echo $? > "$d/report.status"
   dmesg | tail -n +"$((before + 1))" > "$d/dmesg.txt"
   "$@" "$MATRIX_BIN/bpf-features" --verify --json > "$d/verify.json" 2> "$d/verify.err"

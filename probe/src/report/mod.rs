@@ -202,7 +202,17 @@ impl Report {
             .misc
             .iter()
             .map(|e| (format!("misc {}", e.name.name()), &e.answer));
-        types.chain(maps).chain(kernel).chain(helpers).chain(misc)
+        let kfuncs = self.kfuncs.iter().flat_map(|r| {
+            r.answers
+                .iter()
+                .map(move |(k, a)| (format!("kfunc {k} in {}", r.context.name()), a))
+        });
+        types
+            .chain(maps)
+            .chain(kernel)
+            .chain(helpers)
+            .chain(misc)
+            .chain(kfuncs)
     }
 
     /// Answers left unknown by a resource limit of this process (fds, memory), which a
