@@ -81,7 +81,10 @@ pub fn rows(r: &Report) -> Vec<(String, String)> {
     }
     for (name, ctx) in NAMED_KFUNCS {
         let ctx = AttachContext::Default(ctx.parse().expect("a known program type"));
-        out.push((format!("kfunc {name} in {}", ctx.name()), cell(&r.kfunc(ctx, name))));
+        out.push((
+            format!("kfunc {name} in {}", ctx.name()),
+            cell(&r.kfunc(ctx, name)),
+        ));
     }
     for row in &r.kfuncs {
         let n = row.answers.values().filter(|a| a.is_supported()).count();

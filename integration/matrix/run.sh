@@ -194,7 +194,7 @@ for l in sys.stdin:
 
 rm -rf "$results" && mkdir -p "$results/host"
 cp "$cache/tests.list" "$results/tests.list"
-"$root/target/release/bpf-features" --json > "$results/host/report.json"
+"$root/target/release/bpf-features" --json --kfuncs > "$results/host/report.json"
 uname -r > "$results/host/release"
 
 failed=()

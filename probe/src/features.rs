@@ -138,6 +138,10 @@ impl Features {
             Err(e) => (None, Some(e.to_string())),
         })
     }
+    /// Whether the kernel's BTF was read (or its read failed) already.
+    pub(crate) fn btf_was_read(&self) -> bool {
+        self.btf.get().is_some()
+    }
     /// Sets the kernel's BTF from a read made elsewhere (see `read_btf_and_kfuncs`);
     /// a BTF already read stays.
     pub(crate) fn set_btf(&self, btf: Result<KernelBtf, String>) {

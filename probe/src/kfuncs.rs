@@ -322,8 +322,9 @@ impl crate::Features {
     /// The kernel's BTF and the kfunc index from one read of vmlinux's BTF (a full run
     /// needs both: a second 5-6 MB read would stay in the process's memory).
     pub(crate) fn read_btf_and_kfuncs(&self) {
-        if self.kfunc_index.get().is_some() {
+        if self.kfunc_index.get().is_some() || self.btf_was_read() {
             self.btf();
+            let _ = self.kfunc_index();
             return;
         }
         let path = Path::new(BTF_DIR).join("vmlinux");
@@ -388,6 +389,8 @@ impl crate::Features {
         if let Some(a) = self.kfunc_cached(&key) {
             return a;
         }
+        // Layer (b) needs the kernel's BTF (attach targets) and the kfunc index: one read.
+        self.read_btf_and_kfuncs();
         let kernel = self.kernel_kfunc(name);
         if !kernel.is_supported() {
             return kernel;
