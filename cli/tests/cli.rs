@@ -110,6 +110,37 @@ fn macros_and_text_render() {
 }
 
 #[test]
+fn kfunc_macros_are_c_identifiers() {
+    let test = "kfunc_macros_are_c_identifiers";
+    let (code, out, err) = run(&["--macros", "--kfuncs"]);
+    assert_eq!(code, 0, "{err}");
+    let kernel: Vec<&str> = out
+        .lines()
+        .filter_map(|l| l.strip_prefix("#define HAVE_KFUNC_"))
+        .collect();
+    let per_context: Vec<&str> = out
+        .lines()
+        .filter_map(|l| l.strip_prefix("#define BPF__PROG_TYPE_"))
+        .filter(|l| l.contains("__KFUNC_"))
+        .collect();
+    if kernel.is_empty() {
+        probe::testing::skip(test, "this kernel has no kfuncs in BTF (or no BTF)");
+        return;
+    }
+    let ident = |s: &str| s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+    for k in &kernel {
+        assert!(ident(k), "{k}");
+    }
+    for l in &per_context {
+        let (name, value) = l.rsplit_once(' ').unwrap();
+        assert!(ident(name) && (value == "0" || value == "1"), "{l}");
+    }
+    if !per_context.is_empty() {
+        assert!(out.contains("#define HAVE_PROG_TYPE_KFUNC(prog_type, kfunc)"));
+    }
+}
+
+#[test]
 fn the_disk_cache_is_written_and_reused() {
     if !nix::unistd::geteuid().is_root() {
         probe::testing::skip(

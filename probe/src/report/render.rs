@@ -368,6 +368,29 @@ impl Report {
                 );
             }
         }
+        // kfuncs: the kernel's (layer a), then per context with --kfuncs (layer b), in the
+        // helpers' style.
+        if let Some(k) = &self.kernel_kfuncs {
+            o.push('\n');
+            for e in &k.kfuncs {
+                let _ = writeln!(o, "#define HAVE_KFUNC_{}", e.name.to_uppercase());
+            }
+        }
+        if !self.kfuncs.is_empty() {
+            o.push_str(
+                "\n#define HAVE_PROG_TYPE_KFUNC(prog_type, kfunc) \\\n\tBPF__PROG_TYPE_ ## prog_type ## __KFUNC_ ## kfunc\n",
+            );
+        }
+        for row in &self.kfuncs {
+            let ctx = row.context.name().replace('/', "__");
+            for (k, a) in &row.answers {
+                let _ = writeln!(
+                    o,
+                    "#define BPF__PROG_TYPE_{ctx}__KFUNC_{k} {}",
+                    a.is_supported() as u8
+                );
+            }
+        }
         o
     }
 }
