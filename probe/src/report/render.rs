@@ -227,36 +227,7 @@ impl Report {
             ))
         );
         for row in &self.helpers {
-            let yes: Vec<String> = row
-                .answers
-                .iter()
-                .filter(|(_, a)| a.is_supported())
-                .map(|(n, _)| n.clone())
-                .collect();
-            let no = row
-                .answers
-                .values()
-                .filter(|a| a.support.is_unsupported())
-                .count();
-            let unknown: Vec<&Answer> = row
-                .answers
-                .values()
-                .filter(|a| a.support.is_unknown())
-                .collect();
-            let _ = writeln!(
-                o,
-                "  {} — {} callable, {} not, {} unknown",
-                style.head(row.context.name()),
-                yes.len(),
-                no,
-                unknown.len()
-            );
-            if !yes.is_empty() {
-                let _ = writeln!(o, "      {}", wrap(&yes, 90));
-            }
-            if !unknown.is_empty() && yes.is_empty() {
-                let _ = writeln!(o, "      unknown: {}", unknown[0].support);
-            }
+            context_row(&mut o, style, row.context.name(), &row.answers);
         }
         if !self.kfuncs.is_empty() {
             let _ = writeln!(
@@ -266,36 +237,7 @@ impl Report {
             );
         }
         for row in &self.kfuncs {
-            let yes: Vec<String> = row
-                .answers
-                .iter()
-                .filter(|(_, a)| a.is_supported())
-                .map(|(n, _)| n.clone())
-                .collect();
-            let no = row
-                .answers
-                .values()
-                .filter(|a| a.support.is_unsupported())
-                .count();
-            let unknown: Vec<&Answer> = row
-                .answers
-                .values()
-                .filter(|a| a.support.is_unknown())
-                .collect();
-            let _ = writeln!(
-                o,
-                "  {} — {} callable, {} not, {} unknown",
-                style.head(row.context.name()),
-                yes.len(),
-                no,
-                unknown.len()
-            );
-            if !yes.is_empty() {
-                let _ = writeln!(o, "      {}", wrap(&yes, 90));
-            }
-            if !unknown.is_empty() && yes.is_empty() {
-                let _ = writeln!(o, "      unknown: {}", unknown[0].support);
-            }
+            context_row(&mut o, style, row.context.name(), &row.answers);
         }
         if !self.full {
             let _ = writeln!(
@@ -392,5 +334,42 @@ impl Report {
             }
         }
         o
+    }
+}
+
+/// One context's row of callable names (helpers or kfuncs): counts, the callable names, and
+/// why when nothing is known.
+fn context_row(
+    o: &mut String,
+    style: Style,
+    context: &str,
+    answers: &std::collections::BTreeMap<String, Answer>,
+) {
+    let yes: Vec<String> = answers
+        .iter()
+        .filter(|(_, a)| a.is_supported())
+        .map(|(n, _)| n.clone())
+        .collect();
+    let no = answers
+        .values()
+        .filter(|a| a.support.is_unsupported())
+        .count();
+    let unknown: Vec<&Answer> = answers
+        .values()
+        .filter(|a| a.support.is_unknown())
+        .collect();
+    let _ = writeln!(
+        o,
+        "  {} — {} callable, {} not, {} unknown",
+        style.head(context),
+        yes.len(),
+        no,
+        unknown.len()
+    );
+    if !yes.is_empty() {
+        let _ = writeln!(o, "      {}", wrap(&yes, 90));
+    }
+    if !unknown.is_empty() && yes.is_empty() {
+        let _ = writeln!(o, "      unknown: {}", unknown[0].support);
     }
 }
