@@ -66,19 +66,22 @@ pub struct Features {
     pub(crate) kfunc_answers: RwLock<HashMap<(Option<AttachContext>, String), Answer>>,
 }
 
-static GLOBAL: Lazy<Features> = Lazy::new(|| {
-    let assumptions = assume::from_env().unwrap_or_else(|e| {
-        eprintln!("bpf-features: ignoring {e}");
-        Vec::new()
-    });
-    Features::new(Options {
-        assumptions,
-        ..Default::default()
-    })
-});
+static GLOBAL: Lazy<Features> = Lazy::new(|| Features::new(Options::default()));
+
+impl Options {
+    /// The defaults plus the assumptions of [`crate::ASSUME_ENV`]: the library reads no
+    /// environment variable unless a program asks it to, here.
+    pub fn from_env() -> Result<Options, String> {
+        Ok(Options {
+            assumptions: assume::from_env()?,
+            ..Default::default()
+        })
+    }
+}
 
 impl Features {
-    /// The process-wide instance (assumptions from `BPF_FEATURES_ASSUME`), for tracers.
+    /// The process-wide instance, with default options (no assumptions: for those from
+    /// the environment, build one with [`Options::from_env`]).
     pub fn get() -> &'static Features {
         &GLOBAL
     }
