@@ -140,6 +140,24 @@ fn options(cli: &Cli) -> Result<Options, String> {
     })
 }
 
+/// The context `--prog-type` and `--attach` name; `None` without a program type (the
+/// kernel's layer).
+fn context(
+    prog_type: &Option<String>,
+    attach: &Option<String>,
+) -> Result<Option<AttachContext>, String> {
+    match prog_type {
+        None if attach.is_some() => Err("--attach needs --prog-type".into()),
+        None => Ok(None),
+        Some(t) => {
+            let t: ProgramType = t.parse().map_err(|e| format!("{e}"))?;
+            AttachContext::new(t, attach.as_deref())
+                .map(Some)
+                .map_err(|e| format!("{e}"))
+        }
+    }
+}
+
 fn has(f: &dyn FeatureSource, what: &What) -> Result<(String, probe::Answer), String> {
     Ok(match what {
         What::Helper {
@@ -148,17 +166,9 @@ fn has(f: &dyn FeatureSource, what: &What) -> Result<(String, probe::Answer), St
             attach,
         } => {
             let h: Helper = name.parse().map_err(|e| format!("{e}"))?;
-            match prog_type {
-                None if attach.is_some() => {
-                    return Err("--attach needs --prog-type".into());
-                }
+            match context(prog_type, attach)? {
                 None => (format!("kernel knows {h}"), f.kernel_has_helper(h)),
-                Some(t) => {
-                    let t: ProgramType = t.parse().map_err(|e| format!("{e}"))?;
-                    let ctx =
-                        AttachContext::new(t, attach.as_deref()).map_err(|e| format!("{e}"))?;
-                    (format!("{h} in {}", ctx.name()), f.helper(ctx, h))
-                }
+                Some(ctx) => (format!("{h} in {}", ctx.name()), f.helper(ctx, h)),
             }
         }
         What::Kfunc {
@@ -177,20 +187,12 @@ fn has(f: &dyn FeatureSource, what: &What) -> Result<(String, probe::Answer), St
                     name.chars().take(64).collect::<String>()
                 ));
             }
-            match prog_type {
-                None if attach.is_some() => {
-                    return Err("--attach needs --prog-type".into());
-                }
+            match context(prog_type, attach)? {
                 None => (format!("kernel has kfunc {name}"), f.kernel_has_kfunc(name)),
-                Some(t) => {
-                    let t: ProgramType = t.parse().map_err(|e| format!("{e}"))?;
-                    let ctx =
-                        AttachContext::new(t, attach.as_deref()).map_err(|e| format!("{e}"))?;
-                    (
-                        format!("kfunc {name} in {}", ctx.name()),
-                        f.kfunc(ctx, name),
-                    )
-                }
+                Some(ctx) => (
+                    format!("kfunc {name} in {}", ctx.name()),
+                    f.kfunc(ctx, name),
+                ),
             }
         }
         What::ProgType { name } => {

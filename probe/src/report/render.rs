@@ -301,14 +301,7 @@ impl Report {
             "\n#define HAVE_PROG_TYPE_HELPER(prog_type, helper) \\\n\tBPF__PROG_TYPE_ ## prog_type ## __HELPER_ ## helper\n",
         );
         for row in &self.helpers {
-            let ctx = row.context.name().replace('/', "__");
-            for (h, a) in &row.answers {
-                let _ = writeln!(
-                    o,
-                    "#define BPF__PROG_TYPE_{ctx}__HELPER_{h} {}",
-                    a.is_supported() as u8
-                );
-            }
+            context_macros(&mut o, row.context, "HELPER", &row.answers);
         }
         // kfuncs: the kernel's (layer a), then per context with --kfuncs (layer b), in the
         // helpers' style.
@@ -324,16 +317,26 @@ impl Report {
             );
         }
         for row in &self.kfuncs {
-            let ctx = row.context.name().replace('/', "__");
-            for (k, a) in &row.answers {
-                let _ = writeln!(
-                    o,
-                    "#define BPF__PROG_TYPE_{ctx}__KFUNC_{k} {}",
-                    a.is_supported() as u8
-                );
-            }
+            context_macros(&mut o, row.context, "KFUNC", &row.answers);
         }
         o
+    }
+}
+
+/// `#define BPF__PROG_TYPE_<ctx>__<KIND>_<name> 0|1` for one context's answers.
+fn context_macros(
+    o: &mut String,
+    context: crate::names::AttachContext,
+    kind: &str,
+    answers: &std::collections::BTreeMap<String, Answer>,
+) {
+    let ctx = context.name().replace('/', "__");
+    for (name, a) in answers {
+        let _ = writeln!(
+            o,
+            "#define BPF__PROG_TYPE_{ctx}__{kind}_{name} {}",
+            a.is_supported() as u8
+        );
     }
 }
 

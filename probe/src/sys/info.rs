@@ -139,11 +139,16 @@ pub fn prog_fd_by_id(id: u32) -> Result<OwnedFd, Errno> {
     bpf_fd(bpf_cmd::BPF_PROG_GET_FD_BY_ID, &mut attr)
 }
 
-/// The raw BTF blob the kernel holds under `btf_id` (a program's BTF, say).
-pub fn btf_data_by_id(btf_id: u32) -> Result<Vec<u8>, Errno> {
+/// BPF_BTF_GET_FD_BY_ID.
+fn btf_fd_by_id(btf_id: u32) -> Result<OwnedFd, Errno> {
     let mut attr = zeroed_attr();
     attr.__bindgen_anon_6.__bindgen_anon_1.btf_id = btf_id;
-    let fd = bpf_fd(bpf_cmd::BPF_BTF_GET_FD_BY_ID, &mut attr)?;
+    bpf_fd(bpf_cmd::BPF_BTF_GET_FD_BY_ID, &mut attr)
+}
+
+/// The raw BTF blob the kernel holds under `btf_id` (a program's BTF, say).
+pub fn btf_data_by_id(btf_id: u32) -> Result<Vec<u8>, Errno> {
+    let fd = btf_fd_by_id(btf_id)?;
     let mut buf = vec![0u8; 4096];
     loop {
         // SAFETY: bpf_btf_info is a C struct of integers; all zeros is valid.
@@ -169,10 +174,8 @@ pub fn btf_data_by_id(btf_id: u32) -> Result<Vec<u8>, Errno> {
 /// no loaded BTF has that name.
 pub fn kernel_btf_fd(name: &str) -> Result<Option<OwnedFd>, Errno> {
     for id in object_ids(ObjKind::Btf)? {
-        let mut attr = zeroed_attr();
-        attr.__bindgen_anon_6.__bindgen_anon_1.btf_id = id;
         // Freed between the walk and the open: not the one we look for.
-        let Ok(fd) = bpf_fd(bpf_cmd::BPF_BTF_GET_FD_BY_ID, &mut attr) else {
+        let Ok(fd) = btf_fd_by_id(id) else {
             continue;
         };
         let mut buf = [0u8; 64];
