@@ -6,45 +6,11 @@
 //! with its own tag; two identical programs give two identical names. The kernel also has
 //! ordinary functions called `bpf_prog_*` (`bpf_prog_load`): only the exact shape counts.
 //!
-//! The parser reads any `Read` (tests feed fixtures); [`resolve_file`] is the thin
-//! /proc caller. Many targets resolve in one pass.
+//! [`resolve`] reads any `Read` through the probe layer's scanner (tests feed fixtures);
+//! [`resolve_file`] is the thin /proc caller. Many targets resolve in one pass.
 use std::{collections::HashMap, io::Read, path::Path};
 
-/// What went wrong reading kallsyms.
-#[derive(Debug, thiserror::Error)]
-pub enum KallsymsError {
-    /// The file could not be opened or read.
-    #[error("cannot read {path}: {source}")]
-    Io {
-        /// The file read (`kallsyms` for a reader with no path).
-        path: String,
-        /// The I/O error.
-        source: std::io::Error,
-    },
-    /// A line does not have the kallsyms shape: the input is not kallsyms, or is cut.
-    #[error("kallsyms line {line}: {what}: {text:?}")]
-    Malformed {
-        /// 1-based line number.
-        line: usize,
-        /// What is wrong with it.
-        what: &'static str,
-        /// The start of the line, at most 160 bytes, so a huge line stays a short error.
-        text: String,
-    },
-    /// A wanted program's address reads 0: kptr_restrict hides it from this process.
-    #[error(
-        "kallsyms shows address 0 for {symbol} (line {line}): kernel.kptr_restrict hides kernel \
-         addresses from this process (2 hides them from every process, root included; 1 \
-         shows them only with CAP_SYSLOG). Set `sysctl -w kernel.kptr_restrict=1` and grant \
-         CAP_SYSLOG, or 0"
-    )]
-    Restricted {
-        /// 1-based line number.
-        line: usize,
-        /// The symbol whose address was hidden.
-        symbol: String,
-    },
-}
+pub use probe::kallsyms::KallsymsError;
 
 /// A BPF program symbol.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -92,140 +58,48 @@ impl Target {
     }
 }
 
-fn malformed(line: usize, what: &'static str, text: &[u8]) -> KallsymsError {
-    // Only the start of the line: a malformed 64 MB line must not become a 64 MB error.
-    const SHOWN: usize = 160;
-    let mut shown = String::from_utf8_lossy(&text[..text.len().min(SHOWN)])
-        .trim_end()
-        .to_string();
-    if text.len() > SHOWN {
-        shown.push_str(&format!("… ({} bytes)", text.len()));
-    }
-    KallsymsError::Malformed {
-        line,
-        what,
-        text: shown,
-    }
-}
-
-/// Checks one line's shape and returns its address and symbol name.
-fn split_line(line: &[u8], no: usize) -> Result<(&[u8], &[u8]), KallsymsError> {
-    // The common shape first: 16 hex digits, a space, the type, a space.
-    let (addr, rest) = if line.len() > 19 && line[16] == b' ' && line[18] == b' ' {
-        (&line[..16], &line[17..])
-    } else {
-        let sp = memchr::memchr(b' ', line).ok_or_else(|| malformed(no, "no address", line))?;
-        (&line[..sp], &line[sp + 1..])
-    };
-    if addr.is_empty() || addr.len() > 16 || !addr.iter().all(u8::is_ascii_hexdigit) {
-        return Err(malformed(no, "bad address", line));
-    }
-    if rest.len() < 3 || rest[1] != b' ' || !rest[0].is_ascii_alphabetic() {
-        return Err(malformed(no, "bad symbol type", line));
-    }
-    let sym_and_mod = &rest[2..];
-    if sym_and_mod.first().is_none_or(|b| *b == b'\t') {
-        return Err(malformed(no, "no symbol name", line));
-    }
-    // Only program symbols need their exact end (before `\t[module]`).
-    let sym = if sym_and_mod.starts_with(b"bpf_prog_") {
-        match memchr::memchr(b'\t', sym_and_mod) {
-            Some(t) => &sym_and_mod[..t],
-            None => sym_and_mod,
-        }
-    } else {
-        sym_and_mod
-    };
-    Ok((addr, sym))
-}
-
 /// One pass over `reader`: every BPF program symbol matching one of `targets`.
 /// Every line is checked for shape; a malformed one is an error with its line number.
 /// Reads in large chunks and splits lines with `memchr`: /proc/kallsyms has ~200k lines,
 /// and the kernel's formatting of them is the floor this scan is measured against.
 pub fn resolve<R: Read>(
-    mut reader: R,
+    reader: R,
     targets: &[Target],
 ) -> Result<HashMap<Target, Vec<BpfProgSymbol>>, KallsymsError> {
     let mut found: HashMap<Target, Vec<BpfProgSymbol>> =
         targets.iter().map(|t| (t.clone(), Vec::new())).collect();
-    let mut buf = vec![0u8; 256 * 1024];
-    let (mut start, mut end, mut no) = (0usize, 0usize, 0usize);
-    let mut eof = false;
-    while !eof {
-        if start > 0 {
-            buf.copy_within(start..end, 0);
-            end -= start;
-            start = 0;
+    probe::kallsyms::scan(reader, |line| {
+        if targets.is_empty() || !line.name.starts_with(b"bpf_prog_") {
+            return Ok(());
         }
-        if end == buf.len() {
-            // One line fills the whole buffer: real ones are under 600 bytes (KSYM_NAME_LEN
-            // and a module name), so this is no kallsyms.
-            return Err(malformed(no + 1, "line longer than 256 KiB", &buf[..end]));
-        }
-        let n = loop {
-            match reader.read(&mut buf[end..]) {
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                r => {
-                    break r.map_err(|source| KallsymsError::Io {
-                        path: "kallsyms".into(),
-                        source,
-                    })?;
-                }
-            }
+        let Ok(sym) = std::str::from_utf8(line.name) else {
+            return Err(line.malformed("symbol is not UTF-8"));
         };
-        end += n;
-        eof = n == 0;
-        loop {
-            let line = match memchr::memchr(b'\n', &buf[start..end]) {
-                Some(i) => {
-                    let l = start..start + i;
-                    start += i + 1;
-                    l
-                }
-                // The last line may lack its newline.
-                None if eof && start < end => {
-                    let l = start..end;
-                    start = end;
-                    l
-                }
-                None => break,
-            };
-            no += 1;
-            let line = &buf[line];
-            let (addr, sym) = split_line(line, no)?;
-            if targets.is_empty() || !sym.starts_with(b"bpf_prog_") {
-                continue;
-            }
-            let Ok(sym) = std::str::from_utf8(sym) else {
-                return Err(malformed(no, "symbol is not UTF-8", line));
-            };
-            if sym.bytes().any(|b| b.is_ascii_control()) {
-                return Err(malformed(no, "control character in the symbol", line));
-            }
-            let Some((tag, name)) = parse_bpf_prog_name(sym) else {
-                continue;
-            };
-            for (t, hits) in found.iter_mut() {
-                if t.matches(tag, name) {
-                    let addr = u64::from_str_radix(std::str::from_utf8(addr).expect("hex"), 16)
-                        .expect("checked hex");
-                    if addr == 0 {
-                        return Err(KallsymsError::Restricted {
-                            line: no,
-                            symbol: sym.to_string(),
-                        });
-                    }
-                    hits.push(BpfProgSymbol {
-                        addr,
-                        tag,
-                        name: name.to_string(),
-                        line: no,
+        if sym.bytes().any(|b| b.is_ascii_control()) {
+            return Err(line.malformed("control character in the symbol"));
+        }
+        let Some((tag, name)) = parse_bpf_prog_name(sym) else {
+            return Ok(());
+        };
+        for (t, hits) in found.iter_mut() {
+            if t.matches(tag, name) {
+                let addr = line.addr();
+                if addr == 0 {
+                    return Err(KallsymsError::Restricted {
+                        line: line.no,
+                        symbol: sym.to_string(),
                     });
                 }
+                hits.push(BpfProgSymbol {
+                    addr,
+                    tag,
+                    name: name.to_string(),
+                    line: line.no,
+                });
             }
         }
-    }
+        Ok(())
+    })?;
     Ok(found)
 }
 
@@ -234,14 +108,13 @@ pub fn resolve_file(
     path: impl AsRef<Path>,
     targets: &[Target],
 ) -> Result<HashMap<Target, Vec<BpfProgSymbol>>, KallsymsError> {
-    let path = path.as_ref();
-    let f = std::fs::File::open(path).map_err(|source| KallsymsError::Io {
-        path: path.display().to_string(),
+    let f = std::fs::File::open(path.as_ref()).map_err(|source| KallsymsError::Io {
+        path: path.as_ref().display().to_string(),
         source,
     })?;
     resolve(f, targets).map_err(|e| match e {
         KallsymsError::Io { source, .. } => KallsymsError::Io {
-            path: path.display().to_string(),
+            path: path.as_ref().display().to_string(),
             source,
         },
         e => e,

@@ -16,6 +16,7 @@
 #![warn(missing_docs)]
 
 pub mod assume;
+pub mod attach_points;
 pub mod btf;
 pub mod cache;
 pub mod conditions;
@@ -23,6 +24,7 @@ pub mod features;
 pub mod helpers;
 pub mod inferred;
 pub mod insn;
+pub mod kallsyms;
 pub mod kernel;
 pub mod key;
 pub mod kfuncs;

@@ -344,11 +344,13 @@ pub fn extra_len(id: u32, kind: u32, vlen: usize) -> Result<usize, String> {
 mod builder;
 mod fields;
 mod kfuncs;
+mod protos;
 pub use builder::BtfBuilder;
 pub use fields::{
     FieldError, FieldOffset, FieldOffsets, MAX_DEPTH, kernel_field_offset, kernel_field_offsets,
 };
 pub use kfuncs::{BtfFunc, BtfFuncs, KFUNC_TAG};
+pub use protos::{BtfFunction, BtfProtos, Linkage, ValueKind};
 
 #[cfg(test)]
 mod tests {

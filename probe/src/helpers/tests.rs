@@ -96,6 +96,10 @@ fn verdict(s: &Support) -> &'static str {
             scope: Scope::Context,
             ..
         } => "context",
+        Support::Unsupported {
+            scope: Scope::Target,
+            ..
+        } => "target",
         Support::Unknown { .. } => "unknown",
     }
 }

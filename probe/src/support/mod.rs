@@ -30,6 +30,8 @@ pub enum Scope {
     ProgramType,
     /// The program type may use it, but not in this attach context.
     Context,
+    /// The kernel has the attach mechanism, but not for this target function.
+    Target,
 }
 
 /// What a user pastes into a bug report: what was tried and what the kernel said.
@@ -170,6 +172,7 @@ impl fmt::Display for Support {
                     Scope::Kernel => "not supported by this kernel",
                     Scope::ProgramType => "not supported for this program type",
                     Scope::Context => "not supported in this attach context",
+                    Scope::Target => "not supported for this function",
                 };
                 write!(f, "{s}: {evidence}")
             }

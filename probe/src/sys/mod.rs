@@ -149,8 +149,11 @@ pub struct ProgLoad<'a> {
     pub prog_flags: u32,
     /// Left empty by probes: kernels before 4.15 reject a name.
     pub name: &'a str,
-    /// BTF id of the attach target (5.5): in vmlinux, or in `attach_prog_fd`'s BTF.
+    /// BTF id of the attach target (5.5): in vmlinux, in `attach_prog_fd`'s BTF, or in
+    /// `attach_btf_obj_fd`'s.
     pub attach_btf_id: u32,
+    /// fentry/fexit on a module's function (5.11): the module's BTF object.
+    pub attach_btf_obj_fd: Option<BorrowedFd<'a>>,
     /// fentry/fexit/freplace on a BPF program: the target program.
     pub attach_prog_fd: Option<BorrowedFd<'a>>,
     /// The program's own BTF (5.0), which `func_info` refers to.
@@ -176,6 +179,7 @@ impl<'a> ProgLoad<'a> {
             prog_flags: 0,
             name: "",
             attach_btf_id: 0,
+            attach_btf_obj_fd: None,
             attach_prog_fd: None,
             prog_btf_fd: None,
             func_info: &[],
@@ -200,7 +204,8 @@ pub fn prog_load(p: &ProgLoad<'_>, log: Option<&mut [u8]>) -> Result<OwnedFd, Lo
     u.prog_flags = p.prog_flags;
     copy_name(&mut u.prog_name, p.name);
     u.attach_btf_id = p.attach_btf_id;
-    if let Some(fd) = p.attach_prog_fd {
+    // One union field: a program fd, or (5.11) a BTF object fd.
+    if let Some(fd) = p.attach_prog_fd.or(p.attach_btf_obj_fd) {
         u.__bindgen_anon_1.attach_prog_fd = fd.as_raw_fd() as u32;
     }
     if let Some(fd) = p.prog_btf_fd {
@@ -405,6 +410,58 @@ pub fn raw_tracepoint_open(prog: BorrowedFd<'_>, name: Option<&CStr>) -> Result<
     u.prog_fd = prog.as_raw_fd() as u32;
     u.name = name.map_or(0, |n| n.as_ptr() as u64);
     bpf_fd(bpf_cmd::BPF_RAW_TRACEPOINT_OPEN, &mut attr)
+}
+
+/// perf_event_open(2) of a kprobe (or, with `retprobe_bit`, a kretprobe) on `symbol`,
+/// through the kprobe PMU of type `pmu_type` (4.17): the kernel registers the probe here,
+/// so the errno is the attach's verdict. Counting on every CPU of this process.
+pub fn perf_event_open_kprobe(
+    pmu_type: u32,
+    retprobe_bit: Option<u32>,
+    symbol: &CStr,
+) -> Result<OwnedFd, Errno> {
+    use aya_obj::generated::{PERF_FLAG_FD_CLOEXEC, perf_event_attr};
+    // SAFETY: perf_event_attr is plain data; all-zero is its documented default.
+    let mut attr: perf_event_attr = unsafe { mem::zeroed() };
+    attr.type_ = pmu_type;
+    attr.size = mem::size_of::<perf_event_attr>() as u32;
+    attr.config = retprobe_bit.map_or(0, |b| 1u64 << b);
+    attr.__bindgen_anon_3.config1 = symbol.as_ptr() as u64;
+    attr.__bindgen_anon_4.config2 = 0;
+    // SAFETY: `attr` and the string it points to outlive the call; the result is a new fd
+    // or -1.
+    let fd = unsafe {
+        libc::syscall(
+            libc::SYS_perf_event_open,
+            &attr as *const perf_event_attr,
+            0,  // this process
+            -1, // any CPU
+            -1, // no group
+            PERF_FLAG_FD_CLOEXEC as libc::c_ulong,
+        )
+    };
+    if fd < 0 {
+        return Err(Errno::last());
+    }
+    // SAFETY: a new fd that nothing else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
+}
+
+/// PERF_EVENT_IOC_SET_BPF: runs `prog` on the perf event's hits.
+pub fn perf_event_set_bpf(event: BorrowedFd<'_>, prog: BorrowedFd<'_>) -> Result<(), Errno> {
+    use aya_obj::generated::PERF_EVENT_IOC_SET_BPF;
+    // SAFETY: an ioctl on an fd we borrow, with an integer argument.
+    let r = unsafe {
+        libc::ioctl(
+            event.as_raw_fd(),
+            PERF_EVENT_IOC_SET_BPF as _,
+            prog.as_raw_fd(),
+        )
+    };
+    if r < 0 {
+        return Err(Errno::last());
+    }
+    Ok(())
 }
 
 mod info;

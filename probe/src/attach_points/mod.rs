@@ -1,0 +1,467 @@
+//! Can kernel function F be traced here, and by which mechanism?
+//!
+//! The answer differs per kernel build, not per version: the compiler inlines F or clones
+//! it (`F.isra.0`), two statics share a name, F is `notrace` or on the kprobe blacklist,
+//! or it has more arguments than the trampoline takes. Four sources, each read once:
+//! - the kernel's BTF (vmlinux and loaded modules): F's prototype (fentry/fexit need it);
+//! - `available_filter_functions`: the functions ftrace can patch (trampolines and
+//!   kprobe_multi attach through ftrace);
+//! - /proc/kallsyms: every instance of a name and its compiler clones, with addresses
+//!   (kprobes resolve names there; so does the verifier for fentry);
+//! - the kprobe blacklist (`<debugfs>/kprobes/blacklist`).
+//!
+//! Each mechanism (fentry, fexit, kprobe, kretprobe, kprobe_multi) gets an answer with the
+//! evidence: the function-level facts above, combined with the kernel-level answer for
+//! the mechanism itself (can a tracing/kprobe program load at all, is kprobe_multi there,
+//! does lockdown refuse kprobes). A source that cannot be read makes the answers that
+//! need it unknown, naming the cause; it is never "not supported".
+//!
+//! [`AttachPoints::verify`] really attaches (and detaches at once), for tests that check
+//! the resolver against the kernel.
+use std::{
+    collections::HashMap,
+    path::{Path, PathBuf},
+    time::{Duration, Instant},
+};
+
+use serde::Serialize;
+
+use crate::{
+    btf::{BtfFunction, BtfProtos},
+    kernel::SystemInfo,
+    names::{Misc, ProgramType},
+    source::FeatureSource,
+    support::{Answer, Support},
+};
+
+mod sources;
+mod verdict;
+mod verify;
+
+pub use sources::{
+    CLONE_SUFFIXES, FtraceFunctions, Instance, KprobeBlacklist, TextSymbols, clone_of, valid_symbol,
+};
+pub use verdict::{max_trampoline_args, noreturn, trampoline_denied};
+pub use verify::{VerifyOutcome, verify_attach};
+
+/// A way to run a program when a kernel function is entered or left.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Mechanism {
+    /// A BPF trampoline at the function's entry (5.5).
+    Fentry,
+    /// A BPF trampoline at the function's return (5.5).
+    Fexit,
+    /// A kprobe on the function's symbol.
+    Kprobe,
+    /// A kretprobe on the function's symbol.
+    Kretprobe,
+    /// A kprobe_multi link (5.18), through ftrace.
+    KprobeMulti,
+}
+
+impl Mechanism {
+    /// Every mechanism, in order of preference for a tracer.
+    pub const ALL: [Mechanism; 5] = [
+        Mechanism::Fentry,
+        Mechanism::Fexit,
+        Mechanism::Kprobe,
+        Mechanism::Kretprobe,
+        Mechanism::KprobeMulti,
+    ];
+
+    /// libbpf's section name for it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Mechanism::Fentry => "fentry",
+            Mechanism::Fexit => "fexit",
+            Mechanism::Kprobe => "kprobe",
+            Mechanism::Kretprobe => "kretprobe",
+            Mechanism::KprobeMulti => "kprobe_multi",
+        }
+    }
+}
+
+impl std::fmt::Display for Mechanism {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// One mechanism's answer for one function.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct MechanismAnswer {
+    /// The mechanism.
+    pub mechanism: Mechanism,
+    /// Supported, not supported (for this function, or by this kernel), or unknown.
+    #[serde(flatten)]
+    pub answer: Answer,
+    /// The symbol to attach to when supported: the function, or its compiler clone.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub symbol: Option<String>,
+    /// The module the symbol is in; `None` for vmlinux.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub module: Option<String>,
+}
+
+/// Every mechanism's answer for one function.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct CanTrace {
+    /// The function asked about.
+    pub function: String,
+    /// Its parameter types as BTF spells them, when BTF has exactly one such function.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub params: Option<Vec<String>>,
+    /// One answer per [`Mechanism`], in [`Mechanism::ALL`] order.
+    pub mechanisms: Vec<MechanismAnswer>,
+}
+
+impl CanTrace {
+    /// The answer for `m`.
+    pub fn get(&self, m: Mechanism) -> &MechanismAnswer {
+        self.mechanisms
+            .iter()
+            .find(|a| a.mechanism == m)
+            .expect("every mechanism is answered")
+    }
+}
+
+/// The name asked about cannot be a kernel symbol.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "{name:?} is not a kernel function name: names are letters, digits, `_`, `.` and `$`, \
+     at most 511 bytes"
+)]
+pub struct BadName {
+    /// The name given.
+    pub name: String,
+}
+
+/// Where the sources are read from: the running system's files by default; tests point
+/// them at fixtures.
+#[derive(Clone, Debug)]
+pub struct SourcePaths {
+    /// The BTF directory (`/sys/kernel/btf`): `vmlinux` and one file per module.
+    pub btf_dir: PathBuf,
+    /// `available_filter_functions`; `None` when tracefs is not mounted.
+    pub ftrace: Option<PathBuf>,
+    /// /proc/kallsyms.
+    pub kallsyms: PathBuf,
+    /// The kprobe blacklist; `None` when debugfs is not mounted.
+    pub blacklist: Option<PathBuf>,
+}
+
+impl SourcePaths {
+    /// The running system's files, found through its mounts (`sys`).
+    pub fn system(sys: &SystemInfo) -> Self {
+        let tracefs = sys
+            .tracefs
+            .as_ref()
+            .map(PathBuf::from)
+            .or_else(|| sys.debugfs.as_ref().map(|d| Path::new(d).join("tracing")));
+        SourcePaths {
+            btf_dir: PathBuf::from("/sys/kernel/btf"),
+            ftrace: tracefs.map(|t| t.join("available_filter_functions")),
+            kallsyms: PathBuf::from("/proc/kallsyms"),
+            blacklist: sys
+                .debugfs
+                .as_ref()
+                .map(|d| Path::new(d).join("kprobes/blacklist")),
+        }
+    }
+}
+
+/// The four sources, each read once; a source that could not be read keeps why.
+#[derive(Debug)]
+pub struct Sources {
+    /// BTF functions and prototypes.
+    pub btf: Result<BtfProtos, String>,
+    /// Module BTF blobs that did not parse (their functions are missing).
+    pub btf_skipped: Vec<String>,
+    /// available_filter_functions.
+    pub ftrace: Result<FtraceFunctions, String>,
+    /// kallsyms text symbols.
+    pub kallsyms: Result<TextSymbols, String>,
+    /// The kprobe blacklist.
+    pub blacklist: Result<KprobeBlacklist, String>,
+    /// How long each took to read and parse, in source order (btf, ftrace, kallsyms,
+    /// blacklist), for the bench.
+    pub timings: [Duration; 4],
+}
+
+fn timed<T>(f: impl FnOnce() -> T) -> (T, Duration) {
+    let t = Instant::now();
+    let v = f();
+    (v, t.elapsed())
+}
+
+fn open(path: &Path) -> Result<std::fs::File, String> {
+    std::fs::File::open(path).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+fn read_btf(dir: &Path) -> (Result<BtfProtos, String>, Vec<String>) {
+    let vmlinux = dir.join("vmlinux");
+    let base = match std::fs::read(&vmlinux) {
+        Ok(b) => b,
+        Err(e) => {
+            return (
+                Err(format!(
+                    "{}: {e}: the kernel has no BTF (CONFIG_DEBUG_INFO_BTF) or sysfs is not \
+                     mounted",
+                    vmlinux.display()
+                )),
+                Vec::new(),
+            );
+        }
+    };
+    let mut modules = Vec::new();
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for e in entries.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if name != "vmlinux"
+                && let Ok(data) = std::fs::read(e.path())
+            {
+                modules.push((name, data));
+            }
+        }
+    }
+    modules.sort();
+    match BtfProtos::from_blobs(base, modules) {
+        Ok((p, skipped)) => (Ok(p), skipped),
+        Err(e) => (Err(format!("{}: {e}", vmlinux.display())), Vec::new()),
+    }
+}
+
+impl Sources {
+    /// Reads every source, in parallel (kallsyms, the slowest, has a thread of its own).
+    pub fn read(paths: &SourcePaths) -> Sources {
+        std::thread::scope(|s| {
+            let kallsyms = s.spawn(|| {
+                timed(|| {
+                    open(&paths.kallsyms).and_then(|f| {
+                        TextSymbols::parse(f)
+                            .map_err(|e| format!("{}: {e}", paths.kallsyms.display()))
+                    })
+                })
+            });
+            let ftrace = s.spawn(|| {
+                timed(|| match &paths.ftrace {
+                    None => Err("tracefs is not mounted: mount it with `mount -t tracefs \
+                                 nodev /sys/kernel/tracing`"
+                        .to_string()),
+                    Some(p) => open(p).and_then(|f| {
+                        FtraceFunctions::parse(f).map_err(|e| format!("{}: {e}", p.display()))
+                    }),
+                })
+            });
+            let ((btf, btf_skipped), t_btf) = timed(|| read_btf(&paths.btf_dir));
+            let (blacklist, t_black) = timed(|| match &paths.blacklist {
+                None => Err(
+                    "debugfs is not mounted: mount it with `mount -t debugfs nodev \
+                             /sys/kernel/debug`"
+                        .to_string(),
+                ),
+                Some(p) => open(p).and_then(|f| {
+                    KprobeBlacklist::parse(f).map_err(|e| format!("{}: {e}", p.display()))
+                }),
+            });
+            let (ftrace, t_ftrace) = ftrace
+                .join()
+                .unwrap_or_else(|_| (Err("the ftrace reader panicked".into()), Duration::ZERO));
+            let (kallsyms, t_kallsyms) = kallsyms
+                .join()
+                .unwrap_or_else(|_| (Err("the kallsyms reader panicked".into()), Duration::ZERO));
+            Sources {
+                btf,
+                btf_skipped,
+                ftrace,
+                kallsyms,
+                blacklist,
+                timings: [t_btf, t_ftrace, t_kallsyms, t_black],
+            }
+        })
+    }
+}
+
+/// What the kernel offers regardless of the target: can a tracing or kprobe program load,
+/// are kprobe_multi links there, may kprobes be created at all.
+#[derive(Clone, Debug)]
+pub struct KernelMechanisms {
+    /// The kernel's release, for version-dependent limits (trampoline arguments).
+    pub release: Option<crate::kernel::KernelRelease>,
+    /// The architecture (`x86_64`, `aarch64`).
+    pub arch: String,
+    /// Can a fentry program load (the `tracing` program type)?
+    pub tracing: Answer,
+    /// Can a kprobe program load, and may kprobes be created?
+    pub kprobe: Answer,
+    /// Are kprobe_multi links there?
+    pub kprobe_multi: Answer,
+    /// Whether kprobes need an ftrace location (CONFIG_FUNCTION_TRACER without
+    /// CONFIG_KPROBE_EVENTS_ON_NOTRACE: `within_notrace_func` in trace_kprobe.c); true when
+    /// the config is unknown, as on every distribution kernel.
+    pub kprobe_needs_ftrace: bool,
+}
+
+impl KernelMechanisms {
+    /// From a feature source's answers and the system's conditions.
+    pub fn from_source(src: &dyn FeatureSource) -> Self {
+        let sys = src.system();
+        let mut kprobe = src.program_type(ProgramType::KPROBE);
+        if kprobe.is_supported()
+            && let Some(why) = verdict::kprobes_refused(sys)
+        {
+            kprobe = Answer::probed(why);
+        }
+        KernelMechanisms {
+            release: sys.release.clone(),
+            arch: sys.arch.clone(),
+            tracing: src.program_type(ProgramType::TRACING),
+            kprobe,
+            kprobe_multi: src.misc(Misc::KprobeMulti),
+            kprobe_needs_ftrace: sys
+                .config
+                .get("CONFIG_KPROBE_EVENTS_ON_NOTRACE")
+                .is_none_or(|v| v != "y")
+                && sys
+                    .config
+                    .get("CONFIG_FUNCTION_TRACER")
+                    .is_none_or(|v| v == "y"),
+        }
+    }
+}
+
+/// The resolver: the sources, read once, and the kernel's mechanisms.
+#[derive(Debug)]
+pub struct AttachPoints {
+    /// The sources as read.
+    pub sources: Sources,
+    /// The kernel-level answers.
+    pub kernel: KernelMechanisms,
+    /// BTF functions by name: indexes into `sources.btf`'s functions.
+    by_name: HashMap<Box<str>, Vec<u32>>,
+}
+
+/// How many functions each mechanism can trace, over every BTF function.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Summary {
+    /// Distinct function names in BTF.
+    pub btf_functions: usize,
+    /// Per mechanism: (supported, not supported, unknown).
+    pub by_mechanism: Vec<(Mechanism, [usize; 3])>,
+    /// Names with more than one instance in kallsyms or BTF.
+    pub ambiguous: usize,
+    /// BTF names whose only kallsyms symbols are compiler clones.
+    pub only_clones: usize,
+}
+
+impl AttachPoints {
+    /// Reads the running system's sources and asks `src` for the mechanisms.
+    pub fn read(src: &dyn FeatureSource) -> Self {
+        Self::new(
+            Sources::read(&SourcePaths::system(src.system())),
+            KernelMechanisms::from_source(src),
+        )
+    }
+
+    /// The resolver over sources already read.
+    pub fn new(sources: Sources, kernel: KernelMechanisms) -> Self {
+        let mut by_name: HashMap<Box<str>, Vec<u32>> = HashMap::new();
+        if let Ok(btf) = &sources.btf {
+            by_name.reserve(btf.functions.len());
+            for (i, f) in btf.functions.iter().enumerate() {
+                match by_name.get_mut(&f.name) {
+                    Some(v) => v.push(i as u32),
+                    None => {
+                        by_name.insert(f.name.clone(), vec![i as u32]);
+                    }
+                }
+            }
+        }
+        AttachPoints {
+            sources,
+            kernel,
+            by_name,
+        }
+    }
+
+    /// The BTF functions called `name` (several: in two modules, or two statics).
+    pub fn btf_functions(&self, name: &str) -> Vec<&BtfFunction> {
+        match (&self.sources.btf, self.by_name.get(name)) {
+            (Ok(btf), Some(ids)) => ids.iter().map(|i| &btf.functions[*i as usize]).collect(),
+            _ => Vec::new(),
+        }
+    }
+
+    /// Every distinct BTF function name, in BTF order (vmlinux first).
+    pub fn function_names(&self) -> impl Iterator<Item = &str> {
+        let btf = self.sources.btf.as_ref().ok();
+        btf.into_iter()
+            .flat_map(|b| b.functions.iter())
+            .filter_map(|f| {
+                let first = self.by_name.get(&f.name)?.first()?;
+                let b = self.sources.btf.as_ref().ok()?;
+                std::ptr::eq(&b.functions[*first as usize], f).then_some(&*f.name)
+            })
+    }
+
+    /// The parameter types of the one BTF function called `name`; `None` when BTF has
+    /// none or several.
+    pub fn params(&self, name: &str) -> Option<Vec<String>> {
+        match (&self.sources.btf, self.btf_functions(name).as_slice()) {
+            (Ok(btf), [f]) => Some(btf.param_types(f)),
+            _ => None,
+        }
+    }
+
+    /// Every mechanism's answer for `name`.
+    pub fn can_trace(&self, name: &str) -> Result<CanTrace, BadName> {
+        if !valid_symbol(name.as_bytes()) {
+            return Err(BadName {
+                name: name.to_string(),
+            });
+        }
+        let facts = verdict::Facts::gather(self, name);
+        Ok(CanTrace {
+            function: name.to_string(),
+            params: self.params(name),
+            mechanisms: Mechanism::ALL
+                .iter()
+                .map(|m| verdict::answer(&facts, &self.kernel, *m))
+                .collect(),
+        })
+    }
+
+    /// Counts over every BTF function.
+    pub fn summary(&self) -> Summary {
+        let mut counts: HashMap<Mechanism, [usize; 3]> = HashMap::new();
+        let (mut n, mut ambiguous, mut only_clones) = (0, 0, 0);
+        for name in self.function_names() {
+            n += 1;
+            let facts = verdict::Facts::gather(self, name);
+            ambiguous += usize::from(facts.ambiguous());
+            only_clones += usize::from(facts.only_clones());
+            for m in Mechanism::ALL {
+                let a = verdict::answer(&facts, &self.kernel, m);
+                let slot = match a.answer.support {
+                    Support::Supported { .. } => 0,
+                    Support::Unsupported { .. } => 1,
+                    Support::Unknown { .. } => 2,
+                };
+                counts.entry(m).or_default()[slot] += 1;
+            }
+        }
+        Summary {
+            btf_functions: n,
+            by_mechanism: Mechanism::ALL
+                .iter()
+                .map(|m| (*m, counts.get(m).copied().unwrap_or_default()))
+                .collect(),
+            ambiguous,
+            only_clones,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
