@@ -8,6 +8,8 @@ use std::{
 };
 
 use clap::{Parser, Subcommand};
+
+mod trace_cmds;
 use probe::{
     AttachContext, FeatureSource, Features, Helper, MapType, Misc, Options, ProgramType, Support,
     parse_assumptions, report::Style,
@@ -34,6 +36,11 @@ struct Cli {
     /// hundred milliseconds more; `has kfunc` asks one).
     #[arg(long)]
     kfuncs: bool,
+    /// Also count, over every function in the kernel's BTF, what fentry, fexit, kprobe,
+    /// kretprobe and kprobe_multi can trace (reads kallsyms and tracefs; `can-trace F`
+    /// asks one function).
+    #[arg(long)]
+    attach_points: bool,
     /// Force an answer: KIND:NAME=yes|no, e.g. helper:bpf_get_func_ip@kprobe=no
     /// (also from the BPF_FEATURES_ASSUME environment variable, comma-separated).
     #[arg(long, global = true, value_name = "KEY=yes|no")]
@@ -69,6 +76,36 @@ enum Command {
     Has {
         #[command(subcommand)]
         what: What,
+    },
+    /// Can this kernel function be traced here, and how? Every mechanism's answer (fentry,
+    /// fexit, kprobe, kretprobe, kprobe_multi) with its evidence, and the plan the
+    /// `trace_function` need picks. Exit 0 a path runs, 1 not traceable, 2 unknown or error.
+    CanTrace {
+        /// The function's name as the kernel has it (`tcp_v4_rcv`, `finish_task_switch`,
+        /// or a clone such as `finish_task_switch.isra.0`).
+        function: String,
+        /// Plan for entry only (no fexit/kretprobe needed).
+        #[arg(long)]
+        enter_only: bool,
+        /// Force a strategy: fentry, kprobe, kprobe_clone, kprobe_multi_addr.
+        #[arg(long)]
+        strategy: Option<String>,
+        /// Also attach and detach for real by every mechanism, and print what happened.
+        #[arg(long)]
+        verify_attach: bool,
+    },
+    /// The kernel's BTF functions with the strategy chosen for each; with --param, those
+    /// taking that type among their first five parameters (pwru's selection).
+    Functions {
+        /// A parameter type as BTF spells it, e.g. 'struct sk_buff *'.
+        #[arg(long)]
+        param: Option<String>,
+        /// List at most this many (the counts still cover all).
+        #[arg(long)]
+        limit: Option<usize>,
+        /// Plan for entry only.
+        #[arg(long)]
+        enter_only: bool,
     },
     /// Recorded reports side by side: features × kernels, rows that differ first, and the
     /// strategy each kernel's answers pick. Nothing is probed.
@@ -133,6 +170,7 @@ fn options(cli: &Cli) -> Result<Options, String> {
     Ok(Options {
         full: cli.full,
         kfuncs: cli.kfuncs,
+        attach_points: cli.attach_points,
         assumptions,
         threads: cli.threads.into(),
         force_inferred: None,
@@ -226,7 +264,7 @@ fn emit(text: &str) -> Result<(), ExitCode> {
 }
 
 /// `code` if the output was written, else the failure's code.
-fn emitted(text: &str, code: ExitCode) -> ExitCode {
+pub(crate) fn emitted(text: &str, code: ExitCode) -> ExitCode {
     emit(text).map_or_else(|failed| failed, |()| code)
 }
 
@@ -339,8 +377,16 @@ fn from_profile(cli: &Cli, path: &std::path::Path) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    if let Some(Command::Has { what }) = &cli.command {
-        return ask(&report, what, cli.json, || true);
+    match &cli.command {
+        Some(Command::Has { what }) => return ask(&report, what, cli.json, || true),
+        Some(Command::CanTrace { .. } | Command::Functions { .. }) => {
+            eprintln!(
+                "bpf-features: can-trace and functions read this kernel's BTF, kallsyms and \
+                 tracefs; a recorded report (--profile) holds none of them"
+            );
+            return ExitCode::from(2);
+        }
+        _ => {}
     }
     let full = bpf_features::FullReport::new(report.clone(), &report, &forced());
     match render(cli, &full) {
@@ -415,8 +461,39 @@ fn run() -> ExitCode {
             false
         }
     };
-    if let Some(Command::Has { what }) = &cli.command {
-        return ask(&features, what, cli.json, || save_cache(&features));
+    match &cli.command {
+        Some(Command::Has { what }) => {
+            return ask(&features, what, cli.json, || save_cache(&features));
+        }
+        Some(Command::CanTrace {
+            function,
+            enter_only,
+            strategy,
+            verify_attach,
+        }) => {
+            return trace_cmds::can_trace(
+                &features,
+                function,
+                *enter_only,
+                strategy.as_deref(),
+                *verify_attach,
+                cli.json,
+            );
+        }
+        Some(Command::Functions {
+            param,
+            limit,
+            enter_only,
+        }) => {
+            return trace_cmds::functions(
+                &features,
+                param.as_deref(),
+                *limit,
+                *enter_only,
+                cli.json,
+            );
+        }
+        _ => {}
     }
     if cli.verify {
         return verify(&features, cli.json);

@@ -11,6 +11,8 @@
 //! - [`object`]: a tracer's own object made ready for fentry/fexit on a BPF program (what
 //!   aya 0.14 cannot load);
 //! - [`trace`]: the one call that attaches such an object to BPF programs, func_ip chosen;
+//! - [`trace_function`]: "run my program when kernel function F is entered": fentry,
+//!   kprobe, a kprobe on its clone, or kprobe_multi by address, per function or per set;
 //! - `tracer` (feature `bundled`): the same with the project's own object, ready to use;
 //! - [`compare`]: reports of several kernels side by side.
 #![deny(unsafe_code)]
@@ -33,6 +35,7 @@ pub mod object;
 pub mod prog_addr;
 pub mod strategy;
 pub mod trace;
+pub mod trace_function;
 #[cfg(feature = "bundled")]
 pub mod tracer;
 
@@ -53,13 +56,14 @@ pub struct FullReport {
 
 /// The names of every need this crate knows (the registry lives here, above the needs,
 /// so `strategy` depends on no need).
-pub fn need_names() -> [&'static str; 5] {
+pub fn need_names() -> [&'static str; 6] {
     [
         FuncIp::NAME,
         needs::EventOutput::NAME,
         needs::KernelRead::NAME,
         needs::ManyKprobes::NAME,
         loops::Loop::NAME,
+        trace_function::TraceFunction::NAME,
     ]
 }
 
@@ -71,6 +75,7 @@ pub fn all_needs(src: &dyn FeatureSource, forced: &strategy::Forced) -> Vec<stra
         strategy::report::<needs::KernelRead>(src, forced),
         strategy::report::<needs::ManyKprobes>(src, forced),
         strategy::report::<loops::Loop>(src, forced),
+        strategy::report::<trace_function::TraceFunction>(src, forced),
     ]
 }
 

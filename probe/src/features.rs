@@ -38,6 +38,9 @@ pub struct Options {
     /// load costs ~50 µs (the verifier looks the function up in kallsyms), so this is a
     /// few hundred milliseconds more; `has kfunc` asks one pair without it.
     pub kfuncs: bool,
+    /// Also read the attach-point sources (BTF, available_filter_functions, kallsyms,
+    /// the kprobe blacklist) in the full run, and count what each mechanism can trace.
+    pub attach_points: bool,
     /// Probing threads for [`Features::probe_all`]; 0 = two per core.
     pub threads: usize,
     /// Answer from the version table even where probing is possible (for tests).

@@ -189,6 +189,10 @@ impl Features {
                 },
             }),
             kfuncs: kfunc_rows,
+            attach_points: self
+                .options()
+                .attach_points
+                .then(|| crate::attach_points::AttachPoints::read_for(self).summary()),
             full: self.options().full,
             threads,
             bpf_syscalls: crate::sys::syscall_count() - loads_before,

@@ -24,7 +24,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::{
     btf::{BtfFunction, BtfProtos},
@@ -45,10 +45,13 @@ pub use verdict::{max_trampoline_args, noreturn, trampoline_denied};
 pub use verify::{VerifyOutcome, verify_attach};
 
 /// A way to run a program when a kernel function is entered or left.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Mechanism {
     /// A BPF trampoline at the function's entry (5.5).
+    #[default]
     Fentry,
     /// A BPF trampoline at the function's return (5.5).
     Fexit,
@@ -154,11 +157,19 @@ pub struct SourcePaths {
 impl SourcePaths {
     /// The running system's files, found through its mounts (`sys`).
     pub fn system(sys: &SystemInfo) -> Self {
+        // A mount /proc/mounts does not show (a container's bind mount) still counts.
         let tracefs = sys
             .tracefs
             .as_ref()
             .map(PathBuf::from)
-            .or_else(|| sys.debugfs.as_ref().map(|d| Path::new(d).join("tracing")));
+            .or_else(|| sys.debugfs.as_ref().map(|d| Path::new(d).join("tracing")))
+            .or_else(|| {
+                let default = Path::new("/sys/kernel/tracing");
+                default
+                    .join("available_filter_functions")
+                    .exists()
+                    .then(|| default.to_path_buf())
+            });
         SourcePaths {
             btf_dir: PathBuf::from("/sys/kernel/btf"),
             ftrace: tracefs.map(|t| t.join("available_filter_functions")),
@@ -233,6 +244,26 @@ fn read_btf(dir: &Path) -> (Result<BtfProtos, String>, Vec<String>) {
 }
 
 impl Sources {
+    /// The sources that could not be read, one line each.
+    pub fn problems(&self) -> Vec<String> {
+        let mut v: Vec<String> = [
+            self.btf.as_ref().err(),
+            self.ftrace.as_ref().err(),
+            self.kallsyms.as_ref().err(),
+            self.blacklist.as_ref().err(),
+        ]
+        .into_iter()
+        .flatten()
+        .cloned()
+        .collect();
+        v.extend(
+            self.btf_skipped
+                .iter()
+                .map(|m| format!("module BTF skipped: {m}")),
+        );
+        v
+    }
+
     /// Reads every source, in parallel (kallsyms, the slowest, has a thread of its own).
     pub fn read(paths: &SourcePaths) -> Sources {
         std::thread::scope(|s| {
@@ -342,17 +373,34 @@ pub struct AttachPoints {
     by_name: HashMap<Box<str>, Vec<u32>>,
 }
 
-/// How many functions each mechanism can trace, over every BTF function.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+/// One mechanism's counts over every BTF function.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MechanismCount {
+    /// The mechanism.
+    pub mechanism: Mechanism,
+    /// Functions it can trace.
+    pub supported: usize,
+    /// Functions it cannot.
+    pub unsupported: usize,
+    /// Functions nothing could tell about.
+    pub unknown: usize,
+}
+
+/// How many functions each mechanism can trace, over every BTF function: the report's
+/// attach-point section.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Summary {
     /// Distinct function names in BTF.
     pub btf_functions: usize,
-    /// Per mechanism: (supported, not supported, unknown).
-    pub by_mechanism: Vec<(Mechanism, [usize; 3])>,
+    /// Per mechanism, in [`Mechanism::ALL`] order.
+    pub by_mechanism: Vec<MechanismCount>,
     /// Names with more than one instance in kallsyms or BTF.
     pub ambiguous: usize,
     /// BTF names whose only kallsyms symbols are compiler clones.
     pub only_clones: usize,
+    /// Sources that could not be read, and why (answers that needed them are unknown).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub source_problems: Vec<String>,
 }
 
 impl AttachPoints {
@@ -362,6 +410,20 @@ impl AttachPoints {
             Sources::read(&SourcePaths::system(src.system())),
             KernelMechanisms::from_source(src),
         )
+    }
+
+    /// Reads the running system's sources and asks `features` for the mechanisms, sharing
+    /// the vmlinux BTF read: one query reads each source once.
+    pub fn read_for(features: &crate::Features) -> Self {
+        let sources = Sources::read(&SourcePaths::system(features.system()));
+        if !features.btf_was_read()
+            && let Ok(btf) = &sources.btf
+            && let Some(blob) = btf.vmlinux_blob()
+        {
+            features.set_btf(crate::btf::KernelBtf::parse(blob));
+        }
+        let kernel = KernelMechanisms::from_source(features);
+        Self::new(sources, kernel)
     }
 
     /// The resolver over sources already read.
@@ -434,7 +496,7 @@ impl AttachPoints {
 
     /// Counts over every BTF function.
     pub fn summary(&self) -> Summary {
-        let mut counts: HashMap<Mechanism, [usize; 3]> = HashMap::new();
+        let mut counts: HashMap<Mechanism, MechanismCount> = HashMap::new();
         let (mut n, mut ambiguous, mut only_clones) = (0, 0, 0);
         for name in self.function_names() {
             n += 1;
@@ -443,22 +505,31 @@ impl AttachPoints {
             only_clones += usize::from(facts.only_clones());
             for m in Mechanism::ALL {
                 let a = verdict::answer(&facts, &self.kernel, m);
-                let slot = match a.answer.support {
-                    Support::Supported { .. } => 0,
-                    Support::Unsupported { .. } => 1,
-                    Support::Unknown { .. } => 2,
-                };
-                counts.entry(m).or_default()[slot] += 1;
+                let c = counts.entry(m).or_insert_with(|| MechanismCount {
+                    mechanism: m,
+                    ..Default::default()
+                });
+                match a.answer.support {
+                    Support::Supported { .. } => c.supported += 1,
+                    Support::Unsupported { .. } => c.unsupported += 1,
+                    Support::Unknown { .. } => c.unknown += 1,
+                }
             }
         }
         Summary {
             btf_functions: n,
             by_mechanism: Mechanism::ALL
                 .iter()
-                .map(|m| (*m, counts.get(m).copied().unwrap_or_default()))
+                .map(|m| {
+                    counts.remove(m).unwrap_or(MechanismCount {
+                        mechanism: *m,
+                        ..Default::default()
+                    })
+                })
                 .collect(),
             ambiguous,
             only_clones,
+            source_problems: self.sources.problems(),
         }
     }
 }

@@ -196,19 +196,22 @@ pub(super) fn answer(f: &Facts<'_>, k: &KernelMechanisms, m: Mechanism) -> Mecha
         Mechanism::Kprobe | Mechanism::Kretprobe => &k.kprobe,
         Mechanism::KprobeMulti => &k.kprobe_multi,
     };
-    let answer = match function_level {
-        Support::Supported { .. } if !kernel_level.is_supported() => {
+    // The kernel lacking the mechanism outranks everything; then the function's "no";
+    // then any unknown (the function's first, it is the more specific).
+    let answer = match (&function_level, &kernel_level.support) {
+        (_, Support::Unsupported { .. }) => kernel_level.clone(),
+        (Support::Unsupported { .. } | Support::Unknown { .. }, _) => {
+            Answer::probed(function_level)
+        }
+        (_, Support::Unknown { reason, evidence }) => {
             let mut a = kernel_level.clone();
-            a.support = match a.support {
-                Support::Unknown { reason, evidence } => Support::Unknown {
-                    reason: format!("{m} itself: {reason}"),
-                    evidence,
-                },
-                s => s,
+            a.support = Support::Unknown {
+                reason: format!("{m} itself: {reason}"),
+                evidence: evidence.clone(),
             };
             a
         }
-        s => Answer::probed(s),
+        _ => Answer::probed(function_level),
     };
     let supported = answer.is_supported();
     MechanismAnswer {

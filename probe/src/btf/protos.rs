@@ -360,6 +360,11 @@ impl BtfProtos {
         }
     }
 
+    /// vmlinux's raw blob, as read (other readers of the kernel's BTF can share the read).
+    pub fn vmlinux_blob(&self) -> Option<&[u8]> {
+        self.blobs.first().map(|b| b.data.as_slice())
+    }
+
     /// The names of the modules read, in order.
     pub fn modules(&self) -> impl Iterator<Item = &str> {
         self.modules.iter().map(|m| &**m)

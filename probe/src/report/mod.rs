@@ -132,6 +132,9 @@ pub struct Report {
     /// Layer (b) for kfuncs, per context (absent from reports recorded before).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub kfuncs: Vec<KfuncRow>,
+    /// What each mechanism can trace, over every BTF function (with `--attach-points`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attach_points: Option<crate::attach_points::Summary>,
     /// Whether the noisy helpers were probed too.
     pub full: bool,
     /// Probing threads used.

@@ -205,13 +205,38 @@ impl Report {
             let text = match &k.error {
                 Some(e) => format!("kfuncs: BTF could not be read: {e}"),
                 None => format!(
-                    "kfuncs: the kernel has {} ({} tagged bpf_kfunc in BTF, {} from the table                      of known kfuncs; `bpf-features has kfunc NAME --prog-type T` asks a context)",
+                    "kfuncs: the kernel has {} ({} tagged bpf_kfunc in BTF, {} from the table \
+                     of known kfuncs; `bpf-features has kfunc NAME --prog-type T` asks a context)",
                     k.kfuncs.len(),
                     k.kfuncs.iter().filter(|e| e.tagged).count(),
                     k.kfuncs.iter().filter(|e| !e.tagged).count()
                 ),
             };
             let _ = writeln!(o, "\n{}", style.head(&text));
+        }
+        if let Some(a) = &self.attach_points {
+            let _ = writeln!(
+                o,
+                "\n{}",
+                style.head(&format!(
+                    "Attach points: {} functions in BTF ({} ambiguous, {} only as compiler \
+                     clones); `bpf-features can-trace F` asks one",
+                    a.btf_functions, a.ambiguous, a.only_clones
+                ))
+            );
+            for c in &a.by_mechanism {
+                let _ = writeln!(
+                    o,
+                    "  {:<14} {:>6} traceable, {:>6} not, {:>6} unknown",
+                    c.mechanism.name(),
+                    c.supported,
+                    c.unsupported,
+                    c.unknown
+                );
+            }
+            for p in &a.source_problems {
+                let _ = writeln!(o, "  note: {p}");
+            }
         }
         let known = self
             .kernel_helpers
