@@ -12,6 +12,7 @@ const PROGRAMS: &[&str] = &[
     "example_tracer",
     "extern_user",
     "loop_sum",
+    "skb_tracer",
 ];
 
 fn find_clang() -> Result<String, String> {

@@ -501,3 +501,57 @@ fn compare_puts_recorded_kernels_side_by_side() {
     assert_eq!(code, 2);
     assert!(err.contains("not a report"), "{err}");
 }
+
+/// `can-trace` and `functions` (issue 12): bad names, a function no source has, the
+/// answers' JSON shape, and the refusal of a recorded profile.
+#[test]
+fn can_trace_answers_every_mechanism_and_refuses_bad_input() {
+    for bad in ["a b", "x;rm -rf", "", "ä"] {
+        let (code, _, err) = run(&["can-trace", bad]);
+        assert_eq!(code, 2, "{bad:?}");
+        assert!(err.contains("not a kernel function name"), "{bad:?}: {err}");
+    }
+    let long = "f".repeat(600);
+    assert_eq!(run(&["can-trace", &long]).0, 2);
+    let profile = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../integration/profiles/6.12.json.gz"
+    );
+    let (code, _, err) = run(&["--profile", profile, "can-trace", "tcp_v4_rcv"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("recorded report"), "{err}");
+    if !std::path::Path::new("/sys/kernel/btf/vmlinux").exists() {
+        probe::testing::skip(
+            "can_trace_answers_every_mechanism_and_refuses_bad_input",
+            "no kernel BTF: the rest needs it",
+        );
+        return;
+    }
+    // No source has it: never "supported"; "not supported" for fentry (not in BTF).
+    let (code, out, _) = run(&["--json", "can-trace", "no_such_function_in_any_kernel"]);
+    assert_ne!(code, 0, "{out}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let ms = v["mechanisms"].as_array().unwrap();
+    let names: Vec<&str> = ms
+        .iter()
+        .map(|m| m["mechanism"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        ["fentry", "fexit", "kprobe", "kretprobe", "kprobe_multi"]
+    );
+    assert!(ms.iter().all(|m| m["status"] != "supported"), "{out}");
+    assert_eq!(ms[0]["status"], "unsupported", "{out}");
+    assert!(v["plan"].is_null() && v["plan_error"].is_string(), "{out}");
+    // A real function: its parameters from BTF, and an answer for each mechanism.
+    let (code, out, _) = run(&["--json", "can-trace", "tcp_v4_rcv"]);
+    assert!(code <= 2, "{out}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["params"][0], "struct sk_buff *", "{out}");
+    let (code, out, err) = run(&["functions", "--param", "struct sk_buff *", "--limit", "3"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("functions selected (a `struct sk_buff *`"),
+        "{out}"
+    );
+}

@@ -38,6 +38,12 @@ pub const EXTERN_USER: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/extern_
 /// through `bpf_loop`. Its kfuncs are weak externs.
 pub const LOOP_SUM: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/loop_sum.bpf.o"));
 
+/// The ELF object of src/bpf/skb_tracer.bpf.c: a pwru-style skb tracer. `skb_fentry_N`
+/// (fentry) and `skb_kprobe_N` (kprobe, kprobe_multi) for the skb in argument N = 1..5;
+/// each load traces one function (global `func_index`) and counts skbs whose mark is the
+/// global `want_mark` in the array `hits`.
+pub const SKB_TRACER: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/skb_tracer.bpf.o"));
+
 /// One record of [`EXAMPLE_TRACER`]'s `calls` (`struct call` in example_tracer.bpf.c).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Call {
@@ -173,6 +179,7 @@ mod tests {
             EXAMPLE_TRACER,
             EXTERN_USER,
             LOOP_SUM,
+            SKB_TRACER,
         ] {
             assert_eq!(&o[..4], b"\x7fELF");
             assert_eq!(u16::from_le_bytes([o[18], o[19]]), 247, "EM_BPF");

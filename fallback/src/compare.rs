@@ -93,6 +93,26 @@ pub fn rows(r: &Report) -> Vec<(String, String)> {
             n.to_string(),
         ));
     }
+    if let Some(a) = &r.attach_points {
+        out.push(("BTF functions".into(), a.btf_functions.to_string()));
+        for c in &a.by_mechanism {
+            out.push((
+                format!("functions traceable by {}", c.mechanism.name()),
+                format!(
+                    "{} ({} not, {} unknown)",
+                    c.supported, c.unsupported, c.unknown
+                ),
+            ));
+        }
+        out.push((
+            "functions with an ambiguous name".into(),
+            a.ambiguous.to_string(),
+        ));
+        out.push((
+            "functions only as compiler clones".into(),
+            a.only_clones.to_string(),
+        ));
+    }
     for n in crate::all_needs(r, &crate::strategy::Forced::default()) {
         out.push((
             format!("strategy {}", n.need),

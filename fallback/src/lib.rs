@@ -14,6 +14,7 @@
 //! - [`trace_function`]: "run my program when kernel function F is entered": fentry,
 //!   kprobe, a kprobe on its clone, or kprobe_multi by address, per function or per set;
 //! - `tracer` (feature `bundled`): the same with the project's own object, ready to use;
+//! - [`attach_kernel`]: carrying out a `trace_function` plan with a tracer's programs;
 //! - [`compare`]: reports of several kernels side by side.
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
@@ -26,6 +27,7 @@ pub use aya_obj;
 /// The probe layer: every answer about this kernel.
 pub use probe;
 
+pub mod attach_kernel;
 pub mod compare;
 pub mod func_ip;
 pub mod kallsyms;

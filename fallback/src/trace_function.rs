@@ -111,7 +111,8 @@ pub struct FunctionPlan {
     pub function: String,
     /// The strategy and why.
     pub choice: Choice<TraceFunctionStrategy>,
-    /// The mechanisms to attach with (`fentry` and `fexit`, …).
+    /// The mechanisms to attach with, entry first (`fentry` and `fexit`; a kprobe_multi
+    /// pair is `kprobe_multi` twice, the second on return).
     pub mechanisms: Vec<Mechanism>,
     /// The symbols to attach to: F, its clone, or (by address) every instance.
     pub symbols: Vec<String>,
@@ -145,14 +146,15 @@ fn mechanisms(s: TraceFunctionStrategy, want: Want) -> Vec<Mechanism> {
         TraceFunctionStrategy::Kprobe | TraceFunctionStrategy::KprobeClone => {
             (Mechanism::Kprobe, Mechanism::Kretprobe)
         }
-        // kprobe_multi links carry a return flag (kretprobe_multi): same mechanism.
+        // kprobe_multi links carry a return flag (kretprobe_multi): the same mechanism,
+        // twice, the second on return.
         TraceFunctionStrategy::KprobeMultiAddr => (Mechanism::KprobeMulti, Mechanism::KprobeMulti),
     };
     let mut v = Vec::new();
     if want.enter {
         v.push(enter);
     }
-    if want.leave && !v.contains(&leave) {
+    if want.leave {
         v.push(leave);
     }
     v

@@ -9,10 +9,20 @@ mkdir -p "$out"
 mount -t bpf bpffs /sys/fs/bpf 2>/dev/null
 ip link set lo up 2>/dev/null
 mountpoint -q /sys/kernel/tracing || mount -t tracefs tracefs /sys/kernel/tracing 2>/dev/null
+mountpoint -q /sys/kernel/debug || mount -t debugfs debugfs /sys/kernel/debug 2>/dev/null
 uname -r > "$out/release"
 cut -d' ' -f1 /proc/uptime > "$out/uptime_start"
-"$MATRIX_BIN/bpf-features" --json --kfuncs > "$out/report.json" 2> "$out/report.err"
+"$MATRIX_BIN/bpf-features" --json --kfuncs --attach-points > "$out/report.json" 2> "$out/report.err"
 echo $? > "$out/report.status"
+# The pwru-style example: traces skb functions by their planned mechanisms and must see a
+# marked packet sent over loopback; then again with kprobes forced.
+skb_prefixes=ip_rcv,ip_local,ip_output,ip_finish,__ip_local_out,ip_send_skb,udp_,__udp,skb_,__netif,netif_,__dev_queue_xmit,dev_hard_start_xmit,loopback_xmit,consume_skb,kfree_skb
+"$MATRIX_BIN/examples/skb_tracer" --max 40 --prefix "$skb_prefixes" > "$out/skb_tracer.txt" 2>&1
+s1=$?
+"$MATRIX_BIN/examples/skb_tracer" --max 20 --prefix "$skb_prefixes" --strategy kprobe \
+  >> "$out/skb_tracer.txt" 2>&1
+s2=$?
+echo $(( s1 > s2 ? s1 : s2 )) > "$out/skb_tracer.status"
 "$MATRIX_BIN/bpf-features" --verify --json > "$out/verify.json" 2>&1
 echo $? > "$out/verify.status"
 : > "$out/tests.txt"
@@ -20,7 +30,7 @@ status=0
 while read -r t; do
   [ -n "$t" ] || continue
   echo "=== $t" >> "$out/tests.txt"
-  CARGO_TARGET_DIR=$out/target "$t" --test-threads=1 >> "$out/tests.txt" 2>&1 || status=1
+  MATRIX_SERIES_OUT=$out CARGO_TARGET_DIR=$out/target "$t" --test-threads=1 >> "$out/tests.txt" 2>&1 || status=1
 done < "$MATRIX_OUT/tests.list"
 echo $status > "$out/tests.status"
 

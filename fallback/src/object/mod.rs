@@ -460,6 +460,16 @@ impl PreparedObject {
     /// classifier, socket filter, XDP, kprobe, tracepoint or raw tracepoint program), for
     /// `BPF_PROG_TEST_RUN` or an attach the caller makes.
     pub fn load_program(&self, name: &str) -> Result<OwnedFd, ObjectError> {
+        self.load_program_as(name, 0)
+    }
+
+    /// [`Self::load_program`] with an expected attach type (a kprobe program loaded for a
+    /// kprobe_multi link needs `BPF_TRACE_KPROBE_MULTI`).
+    pub fn load_program_as(
+        &self,
+        name: &str,
+        expected_attach_type: u32,
+    ) -> Result<OwnedFd, ObjectError> {
         use aya_obj::generated::bpf_prog_type::*;
         let p = self
             .obj
@@ -487,6 +497,7 @@ impl PreparedObject {
         let mut load = ProgLoad::new(prog_type as u32, &func.instructions);
         load.license = &p.license;
         load.name = name;
+        load.expected_attach_type = expected_attach_type;
         if let Some(btf) = &self.btf_fd {
             load.prog_btf_fd = Some(btf.as_fd());
             load.func_info = &func.func_info.func_info;
@@ -516,6 +527,41 @@ impl PreparedObject {
         target: BorrowedFd<'_>,
         target_func: Option<&str>,
     ) -> Result<TracingLink, ObjectError> {
+        let info = sys::prog_info(target).map_err(|errno| ObjectError::Target {
+            what: "info".into(),
+            errno,
+        })?;
+        let (func_id, _) = target_function(target, target_func)?;
+        self.load_tracing(
+            program,
+            func_id,
+            Some(target),
+            None,
+            &format!("{} (id {})", info.name, info.id),
+        )
+    }
+
+    /// Loads the fentry/fexit program `program` against the kernel function of BTF id
+    /// `btf_id` (in vmlinux, or with `module_btf` in that module's BTF, 5.11), and
+    /// attaches it.
+    pub fn attach_to_kernel_fn(
+        &self,
+        program: &str,
+        btf_id: u32,
+        module_btf: Option<BorrowedFd<'_>>,
+        function: &str,
+    ) -> Result<TracingLink, ObjectError> {
+        self.load_tracing(program, btf_id, None, module_btf, function)
+    }
+
+    fn load_tracing(
+        &self,
+        program: &str,
+        attach_btf_id: u32,
+        target_prog: Option<BorrowedFd<'_>>,
+        module_btf: Option<BorrowedFd<'_>>,
+        target_name: &str,
+    ) -> Result<TracingLink, ObjectError> {
         let kind = self.trace_kind(program)?;
         let p = &self.obj.programs[program];
         let sleepable = matches!(
@@ -523,12 +569,6 @@ impl PreparedObject {
             ProgramSection::FEntry { sleepable: true } | ProgramSection::FExit { sleepable: true }
         );
         let func = &self.obj.functions[&p.function_key()];
-        let info = sys::prog_info(target).map_err(|errno| ObjectError::Target {
-            what: "info".into(),
-            errno,
-        })?;
-        let (func_id, _) = target_function(target, target_func)?;
-
         let mut load = ProgLoad::new(ProgramType::TRACING.0, &func.instructions);
         load.license = &p.license;
         load.expected_attach_type = match kind {
@@ -538,8 +578,9 @@ impl PreparedObject {
         if sleepable {
             load.prog_flags = aya_obj::generated::BPF_F_SLEEPABLE;
         }
-        load.attach_btf_id = func_id;
-        load.attach_prog_fd = Some(target);
+        load.attach_btf_id = attach_btf_id;
+        load.attach_prog_fd = target_prog;
+        load.attach_btf_obj_fd = module_btf;
         load.name = program;
         if let Some(btf) = &self.btf_fd {
             load.prog_btf_fd = Some(btf.as_fd());
@@ -556,7 +597,7 @@ impl PreparedObject {
             }
             ObjectError::Load {
                 program: program.into(),
-                target: format!("{} (id {})", info.name, info.id),
+                target: target_name.to_string(),
                 errno: e.errno,
                 verifier_line: last_line(&e.log),
                 log: e.log,

@@ -14,6 +14,8 @@ struct Kernel {
     strategies: Value,
     verify: Option<Value>,
     tests_ok: Option<bool>,
+    attach_verify: Option<Value>,
+    skb_tracer: Option<(i32, String)>,
     wall: Option<f64>,
     conditions: Vec<ConditionRun>,
 }
@@ -42,6 +44,10 @@ fn load(dir: &Path, column: &str) -> Result<Kernel, String> {
         strategies,
         verify: read(dir, "verify.json").and_then(|t| serde_json::from_str(&t).ok()),
         tests_ok: read(dir, "tests.status").map(|s| s == "0"),
+        attach_verify: read(dir, "attach_verify.json").and_then(|t| serde_json::from_str(&t).ok()),
+        skb_tracer: read(dir, "skb_tracer.status")
+            .and_then(|s| s.parse().ok())
+            .map(|s| (s, read(dir, "skb_tracer.txt").unwrap_or_default())),
         wall: read(dir, "wall_seconds").and_then(|s| s.parse().ok()),
         conditions: conditions::load_runs(dir),
     })
@@ -66,6 +72,28 @@ fn rows(k: &Kernel) -> Vec<(String, String)> {
         "--verify (func_ip strategies vs true address)".into(),
         verify.into(),
     ));
+    if let Some(v) = &k.attach_verify {
+        out.push((
+            "attach points: sampled yes answers that attached".into(),
+            format!("{}/{}", v["yes_attached"], v["yes"]),
+        ));
+        out.push((
+            "attach points: sampled no answers refused".into(),
+            format!("{}/{}", v["no_refused"], v["no"]),
+        ));
+    }
+    if let Some((status, text)) = &k.skb_tracer {
+        // One summary line per run (planned, then kprobes forced): the counts.
+        let summary: Vec<&str> = text
+            .lines()
+            .filter(|l| l.contains("traced functions saw"))
+            .filter_map(|l| l.split(" traced").next())
+            .collect();
+        out.push((
+            "skb_tracer example: functions that saw the packet (planned / kprobe)".into(),
+            format!("exit {status}: {}", summary.join(" / ")),
+        ));
+    }
     out.push((
         "integration tests in the VM".into(),
         match k.tests_ok {
@@ -118,6 +146,19 @@ fn check(k: &Kernel) -> Vec<String> {
                 }
             }
             other => bad.push(format!("{name}: --verify did not agree: {other:?}")),
+        }
+    }
+    if k.column != "host" {
+        match &k.skb_tracer {
+            Some((0, _)) => {}
+            Some((status, text)) => bad.push(format!(
+                "{name}: the skb_tracer example did not see the loopback packet (exit \
+                 {status}):\n{text}"
+            )),
+            None => bad.push(format!("{name}: the skb_tracer example did not run")),
+        }
+        if k.attach_verify.is_none() {
+            bad.push(format!("{name}: the attach-point sample was not checked"));
         }
     }
     if k.column != "host" && k.conditions.is_empty() {

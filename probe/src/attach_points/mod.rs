@@ -16,7 +16,7 @@
 //! does lockdown refuse kprobes). A source that cannot be read makes the answers that
 //! need it unknown, naming the cause; it is never "not supported".
 //!
-//! [`AttachPoints::verify`] really attaches (and detaches at once), for tests that check
+//! [`verify_attach`] really attaches (and detaches at once), for tests that check
 //! the resolver against the kernel.
 use std::{
     collections::HashMap,
@@ -42,7 +42,7 @@ pub use sources::{
     CLONE_SUFFIXES, FtraceFunctions, Instance, KprobeBlacklist, TextSymbols, clone_of, valid_symbol,
 };
 pub use verdict::{max_trampoline_args, noreturn, trampoline_denied};
-pub use verify::{VerifyOutcome, verify_attach};
+pub use verify::{VerifyOutcome, kprobe_pmu, verify_attach};
 
 /// A way to run a program when a kernel function is entered or left.
 #[derive(
@@ -433,7 +433,17 @@ impl AttachPoints {
             by_name.reserve(btf.functions.len());
             for (i, f) in btf.functions.iter().enumerate() {
                 match by_name.get_mut(&f.name) {
-                    Some(v) => v.push(i as u32),
+                    // pahole of the 6.1 era repeats a FUNC (syscall wrappers) within one
+                    // blob: one function, as kallsyms confirms. Only a second blob's
+                    // function of that name is another one.
+                    Some(v) => {
+                        if !v
+                            .iter()
+                            .any(|j| btf.functions[*j as usize].module == f.module)
+                        {
+                            v.push(i as u32);
+                        }
+                    }
                     None => {
                         by_name.insert(f.name.clone(), vec![i as u32]);
                     }

@@ -51,6 +51,8 @@ fn fixture(release: &str) -> AttachPoints {
         b.func(name, one);
     }
     b.func("seven_args", seven);
+    // A FUNC repeated within vmlinux's blob (6.1-era pahole): still one function.
+    b.func("tcp_v4_rcv", one);
     b.func("struct_arg", by_value);
     let btf = BtfProtos::from_blobs(b.build(), Vec::new()).unwrap().0;
     let kallsyms = "ffffffff81000000 T _text\n\

@@ -57,8 +57,9 @@ fn refused(step: &'static str, errno: Errno) -> VerifyOutcome {
     }
 }
 
-/// The kprobe PMU's type and its retprobe bit (`/sys/bus/event_source/devices/kprobe`).
-fn kprobe_pmu() -> Result<(u32, u32), String> {
+/// The kprobe PMU's type and its retprobe bit (`/sys/bus/event_source/devices/kprobe`,
+/// 4.17): what [`sys::perf_event_open_kprobe`] needs.
+pub fn kprobe_pmu() -> Result<(u32, u32), String> {
     let dir = "/sys/bus/event_source/devices/kprobe";
     let ty =
         std::fs::read_to_string(format!("{dir}/type")).map_err(|e| format!("{dir}/type: {e}"))?;

@@ -382,6 +382,25 @@ pub fn link_create_kprobe_multi(prog: BorrowedFd<'_>, syms: &[&CStr]) -> Result<
     bpf_fd(bpf_cmd::BPF_LINK_CREATE, &mut attr)
 }
 
+/// BPF_LINK_CREATE of a kprobe_multi link (5.18) on addresses; `retprobe` makes it a
+/// kretprobe_multi (BPF_F_KPROBE_MULTI_RETURN).
+pub fn link_create_kprobe_multi_addrs(
+    prog: BorrowedFd<'_>,
+    addrs: &[u64],
+    retprobe: bool,
+) -> Result<OwnedFd, Errno> {
+    let mut attr = zeroed_attr();
+    // SAFETY: writing plain integer fields of the union member that BPF_LINK_CREATE reads;
+    // `addrs` outlives the call.
+    let u = unsafe { &mut attr.link_create };
+    u.__bindgen_anon_1.prog_fd = prog.as_raw_fd() as u32;
+    u.attach_type = bpf_attach_type::BPF_TRACE_KPROBE_MULTI as u32;
+    u.__bindgen_anon_3.kprobe_multi.flags = u32::from(retprobe); // BPF_F_KPROBE_MULTI_RETURN
+    u.__bindgen_anon_3.kprobe_multi.cnt = addrs.len() as u32;
+    u.__bindgen_anon_3.kprobe_multi.addrs = addrs.as_ptr() as u64;
+    bpf_fd(bpf_cmd::BPF_LINK_CREATE, &mut attr)
+}
+
 /// BPF_LINK_CREATE of a uprobe_multi link (6.6).
 pub fn link_create_uprobe_multi(
     prog: BorrowedFd<'_>,
