@@ -58,6 +58,13 @@ sysctl_cond kernel.kptr_restrict 2
 sysctl_cond net.core.bpf_jit_harden 2
 sysctl_cond net.core.bpf_jit_kallsyms 0
 cond unprivileged setpriv --reuid=65534 --regid=65534 --clear-groups --inh-caps=-all
+# Unprivileged BPF allowed (0; Debian's default is 2, which root may change, unlike 1):
+# what an unprivileged caller may load is probed for real.
+old_unpriv=$(sysctl -n kernel.unprivileged_bpf_disabled)
+if [ "$old_unpriv" != 1 ] && sysctl -qw kernel.unprivileged_bpf_disabled=0; then
+  cond unprivileged_bpf_allowed setpriv --reuid=65534 --regid=65534 --clear-groups --inh-caps=-all
+  sysctl -qw kernel.unprivileged_bpf_disabled="$old_unpriv"
+fi
 # Raise lockdown through securityfs, then unmount it again: the report finds the mode
 # itself (it mounts securityfs for the read when it is not mounted).
 for mode in integrity confidentiality; do

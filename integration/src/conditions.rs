@@ -100,7 +100,7 @@ pub fn suspicious_log_lines(lines: &[String]) -> Vec<&String> {
 fn condition_words(name: &str) -> &'static [&'static str] {
     if name.starts_with("kernel.kptr_restrict") {
         &["kptr_restrict"]
-    } else if name == "unprivileged" {
+    } else if name.starts_with("unprivileged") {
         &["EPERM", "CAP_BPF"]
     } else if name.starts_with("lockdown") {
         &["lockdown"]
@@ -246,6 +246,9 @@ pub fn check(
                 run.verify_err.trim()
             ));
         }
+        if run.name == "unprivileged_bpf_allowed" {
+            bad.extend(check_unprivileged_probes(&at, &base, report));
+        }
         if run.name == "unprivileged" && report.inferred.is_none() {
             let unpriv = baseline
                 .system
@@ -257,6 +260,49 @@ pub fn check(
                 ));
             }
         }
+    }
+    bad
+}
+
+/// With unprivileged BPF allowed: socket_filter and cgroup_skb, and the helpers in them,
+/// are probed (origin `probed`), and every conclusive probed answer agrees with root's.
+fn check_unprivileged_probes(
+    at: &str,
+    base: &HashMap<String, &probe::Answer>,
+    report: &Report,
+) -> Vec<String> {
+    let mut bad = Vec::new();
+    let (mut probed, mut helpers) = (0, 0);
+    for (k, a) in report.answers() {
+        if a.origin != probe::Origin::Probed || a.support.is_unknown() {
+            continue;
+        }
+        probed += 1;
+        if k.starts_with("helper ") && k.contains(" in ") {
+            helpers += 1;
+        }
+        let Some(b) = base.get(&k) else { continue };
+        if !b.support.is_unknown() && b.is_supported() != a.is_supported() {
+            bad.push(format!("{at}: {k} probed {a}, but root's answer is {b}"));
+        }
+    }
+    for t in ["socket_filter", "cgroup_skb"] {
+        let k = format!("prog_type {t}");
+        let a = report
+            .answers()
+            .find(|(n, _)| *n == k)
+            .map(|(_, a)| a.clone());
+        if !a
+            .as_ref()
+            .is_some_and(|a| a.origin == probe::Origin::Probed && a.is_supported())
+        {
+            bad.push(format!("{at}: {k} should be probed and supported: {a:?}"));
+        }
+    }
+    if helpers < 50 {
+        bad.push(format!(
+            "{at}: only {helpers} helper answers were probed (of {probed} probed answers)"
+        ));
     }
     bad
 }

@@ -311,6 +311,14 @@ impl Features {
         let sys = self.sys();
         let release = sys.release.as_ref();
         if let Some(why) = self.inferred_reason() {
+            // Unprivileged BPF allowed: what an unprivileged caller may load is probed for
+            // real; the rest, and whatever it is refused, is inferred.
+            if sys.unprivileged_bpf_allowed()
+                && unprivileged_may_try(k)
+                && let Some(a) = unprivileged(k, self.probe_key(k, fixtures, deps))
+            {
+                return a;
+            }
             if let Some(a) = inferred::by_config(&k.to_string(), sys, why) {
                 return a;
             }
@@ -329,9 +337,20 @@ impl Features {
                 ),
             };
         }
+        self.probe_key(k, fixtures, deps)
+    }
+
+    /// Probes one key on this kernel.
+    fn probe_key(
+        &self,
+        k: FeatureKey,
+        fixtures: &Fixtures,
+        deps: Option<&helpers::Deps>,
+    ) -> Answer {
+        let sys = self.sys();
         let prober = Prober {
             btf: self.btf(),
-            release,
+            release: sys.release.as_ref(),
             fixtures,
         };
         let support = match k {
@@ -378,6 +397,52 @@ impl Features {
                 h.name(),
             ),
         }
+    }
+}
+
+/// The program types an unprivileged caller may load (`bpf_prog_load`: everything else
+/// needs CAP_BPF), when kernel.unprivileged_bpf_disabled is 0.
+pub const UNPRIVILEGED_PROG_TYPES: [ProgramType; 2] =
+    [ProgramType::SOCKET_FILTER, ProgramType::CGROUP_SKB];
+
+/// Whether an unprivileged caller may try to answer `k` by a load: its program types, the
+/// helpers in them, and map types (each checks its own capability: EPERM then infers).
+/// Not misc features: the verifier holds an unprivileged caller to stricter rules (no
+/// back-edges, 4096 instructions), so its refusal would read as the kernel's.
+fn unprivileged_may_try(k: FeatureKey) -> bool {
+    match k {
+        FeatureKey::ProgType(t) => UNPRIVILEGED_PROG_TYPES.contains(&t),
+        FeatureKey::MapType(_) => true,
+        FeatureKey::Misc(_) => false,
+        FeatureKey::Helper(_, Some(AttachContext::Default(t))) => {
+            UNPRIVILEGED_PROG_TYPES.contains(&t)
+        }
+        FeatureKey::Helper(..) => false,
+    }
+}
+
+/// An unprivileged caller's probed answer, as far as it holds for the kernel: `None` when
+/// the caller was refused (EPERM: infer instead). A helper refused in a type is unknown,
+/// not "not supported": `bpf_base_func_proto` offers some helpers only to CAP_BPF or
+/// CAP_PERFMON callers, so the refusal may be the caller's, not the kernel's.
+fn unprivileged(k: FeatureKey, a: Answer) -> Option<Answer> {
+    if a.is_policy_refusal() {
+        return None;
+    }
+    match (&k, &a.support) {
+        (
+            FeatureKey::Helper(..),
+            Support::Unsupported {
+                scope: Scope::ProgramType | Scope::Context,
+                evidence,
+            },
+        ) => Some(Answer::probed(Support::unknown(
+            "refused to this unprivileged caller, which may be the caller's lack of CAP_BPF \
+             or CAP_PERFMON (helpers offered only to them) rather than the kernel's: run as \
+             root to tell",
+            Some(evidence.clone()),
+        ))),
+        _ => Some(a),
     }
 }
 

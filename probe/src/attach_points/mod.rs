@@ -266,42 +266,56 @@ impl Sources {
 
     /// Reads every source, in parallel (kallsyms, the slowest, has a thread of its own).
     pub fn read(paths: &SourcePaths) -> Sources {
+        let read_kallsyms = || {
+            timed(|| {
+                open(&paths.kallsyms).and_then(|f| {
+                    TextSymbols::parse(f).map_err(|e| format!("{}: {e}", paths.kallsyms.display()))
+                })
+            })
+        };
+        let read_ftrace = || {
+            timed(|| match &paths.ftrace {
+                None => Err(
+                    "tracefs is not mounted: mount it with `mount -t tracefs nodev \
+                     /sys/kernel/tracing`"
+                        .to_string(),
+                ),
+                Some(p) => open(p).and_then(|f| {
+                    FtraceFunctions::parse(f).map_err(|e| format!("{}: {e}", p.display()))
+                }),
+            })
+        };
         std::thread::scope(|s| {
-            let kallsyms = s.spawn(|| {
-                timed(|| {
-                    open(&paths.kallsyms).and_then(|f| {
-                        TextSymbols::parse(f)
-                            .map_err(|e| format!("{}: {e}", paths.kallsyms.display()))
-                    })
-                })
-            });
-            let ftrace = s.spawn(|| {
-                timed(|| match &paths.ftrace {
-                    None => Err("tracefs is not mounted: mount it with `mount -t tracefs \
-                                 nodev /sys/kernel/tracing`"
-                        .to_string()),
-                    Some(p) => open(p).and_then(|f| {
-                        FtraceFunctions::parse(f).map_err(|e| format!("{}: {e}", p.display()))
-                    }),
-                })
-            });
+            // A thread that cannot start (`ulimit -v`, a thread limit) reads in this one.
+            let kallsyms = std::thread::Builder::new()
+                .spawn_scoped(s, read_kallsyms)
+                .ok();
+            let ftrace = std::thread::Builder::new()
+                .spawn_scoped(s, read_ftrace)
+                .ok();
             let ((btf, btf_skipped), t_btf) = timed(|| read_btf(&paths.btf_dir));
             let (blacklist, t_black) = timed(|| match &paths.blacklist {
                 None => Err(
                     "debugfs is not mounted: mount it with `mount -t debugfs nodev \
-                             /sys/kernel/debug`"
+                     /sys/kernel/debug`"
                         .to_string(),
                 ),
                 Some(p) => open(p).and_then(|f| {
                     KprobeBlacklist::parse(f).map_err(|e| format!("{}: {e}", p.display()))
                 }),
             });
-            let (ftrace, t_ftrace) = ftrace
-                .join()
-                .unwrap_or_else(|_| (Err("the ftrace reader panicked".into()), Duration::ZERO));
-            let (kallsyms, t_kallsyms) = kallsyms
-                .join()
-                .unwrap_or_else(|_| (Err("the kallsyms reader panicked".into()), Duration::ZERO));
+            let (ftrace, t_ftrace) = match ftrace {
+                Some(t) => t
+                    .join()
+                    .unwrap_or_else(|_| (Err("the ftrace reader panicked".into()), Duration::ZERO)),
+                None => read_ftrace(),
+            };
+            let (kallsyms, t_kallsyms) = match kallsyms {
+                Some(t) => t.join().unwrap_or_else(|_| {
+                    (Err("the kallsyms reader panicked".into()), Duration::ZERO)
+                }),
+                None => read_kallsyms(),
+            };
             Sources {
                 btf,
                 btf_skipped,

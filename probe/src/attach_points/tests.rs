@@ -236,3 +236,52 @@ fn the_summary_counts_every_btf_function_once() {
     }
     assert!(s.source_problems.is_empty());
 }
+
+#[test]
+fn sources_are_read_from_their_paths_and_failures_name_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let btf_dir = dir.path().join("btf");
+    std::fs::create_dir(&btf_dir).unwrap();
+    let mut b = BtfBuilder::new();
+    let int = b.int("int", 4);
+    let proto = b.func_proto(int, &[("x", int)]);
+    b.func("f", proto);
+    std::fs::write(btf_dir.join("vmlinux"), b.build()).unwrap();
+    // A module blob that does not parse is skipped and named.
+    std::fs::write(btf_dir.join("broken_mod"), b"not btf").unwrap();
+    let kallsyms = dir.path().join("kallsyms");
+    std::fs::write(&kallsyms, "ffffffff81000000 T f\n").unwrap();
+    let paths = SourcePaths {
+        btf_dir,
+        ftrace: Some(dir.path().join("missing/available_filter_functions")),
+        kallsyms,
+        blacklist: None,
+    };
+    let s = Sources::read(&paths);
+    assert_eq!(s.btf.as_ref().unwrap().functions.len(), 1);
+    assert!(
+        s.btf_skipped[0].starts_with("broken_mod"),
+        "{:?}",
+        s.btf_skipped
+    );
+    assert_eq!(s.kallsyms.as_ref().unwrap().get("f").len(), 1);
+    assert!(
+        s.ftrace
+            .as_ref()
+            .unwrap_err()
+            .contains("missing/available_filter_functions")
+    );
+    assert!(
+        s.blacklist
+            .as_ref()
+            .unwrap_err()
+            .contains("debugfs is not mounted")
+    );
+    let problems = s.problems();
+    assert_eq!(problems.len(), 3, "{problems:?}");
+    // A malformed kallsyms is an error naming the file and the line.
+    std::fs::write(&paths.kallsyms, "ffffffff81000000 T f\nnot kallsyms\n").unwrap();
+    let s = Sources::read(&paths);
+    let e = s.kallsyms.unwrap_err();
+    assert!(e.contains("kallsyms line 2"), "{e}");
+}

@@ -266,3 +266,47 @@ fn an_unreadable_lockdown_mode_makes_a_guarded_refusal_unknown() {
         refused
     );
 }
+
+/// kernel.unprivileged_bpf_disabled = 0 (issue 14): an unprivileged caller's socket_filter
+/// loads are probed for real; other types, and what it is refused (EPERM), are inferred;
+/// a helper refused to it is unknown (it may be the caller's missing CAP_BPF), never
+/// "not supported".
+#[test]
+fn an_unprivileged_caller_probes_what_it_may_load() {
+    let mut sys = system(LockdownMode::None);
+    sys.privileges = Privileges::from_cap_eff(1000, 0);
+    sys.sysctls
+        .insert("kernel.unprivileged_bpf_disabled".into(), "0".into());
+    assert!(sys.unprivileged_bpf_allowed());
+    let _door = fake::replace(move |call| {
+        if call.cmd != aya_obj::generated::bpf_cmd::BPF_PROG_LOAD
+            || call.prog_type() != ProgramType::SOCKET_FILTER.0
+        {
+            return Err(Errno(libc::EPERM));
+        }
+        let insns = call.insns();
+        if insns.len() == 3 && insns[0].imm == Helper::GET_CURRENT_PID_TGID.id() as i32 {
+            call.write_log("0: (85) call bpf_get_current_pid_tgid#14\nunknown func bpf_get_current_pid_tgid#14\n");
+            return Err(Errno(libc::EINVAL));
+        }
+        fake::fd()
+    });
+    let f = Features::on(sys, Some(btf()), Options::default());
+    let a = f.program_type(ProgramType::SOCKET_FILTER);
+    assert!(a.is_supported() && a.origin == Origin::Probed, "{a}");
+    let a = f.program_type(ProgramType::KPROBE);
+    assert_eq!(a.origin, Origin::Inferred, "{a}");
+    let a = f.map_type(crate::MapType::RINGBUF);
+    assert_eq!(a.origin, Origin::Inferred, "EPERM: inferred: {a}");
+    let ctx = AttachContext::Default(ProgramType::SOCKET_FILTER);
+    let a = f.helper(ctx, Helper::RINGBUF_OUTPUT);
+    assert!(a.is_supported() && a.origin == Origin::Probed, "{a}");
+    let a = f.helper(ctx, Helper::GET_CURRENT_PID_TGID);
+    assert!(
+        a.support.is_unknown() && a.to_string().contains("unprivileged"),
+        "{a}"
+    );
+    // Other contexts are not loaded at all.
+    let a = f.helper(AttachContext::KPROBE, Helper::RINGBUF_OUTPUT);
+    assert_eq!(a.origin, Origin::Inferred, "{a}");
+}

@@ -440,12 +440,28 @@ impl SystemInfo {
         )
     }
 
+    /// Whether this caller is unprivileged and the kernel lets it load some programs
+    /// (kernel.unprivileged_bpf_disabled = 0: socket_filter and cgroup_skb, and maps).
+    pub fn unprivileged_bpf_allowed(&self) -> bool {
+        !self.privileges.may_load_bpf()
+            && self.sysctl("kernel.unprivileged_bpf_disabled") == Some(0)
+    }
+
     /// Why probing is impossible here, if it is: then answers come from the version table.
     pub fn why_probing_is_impossible(&self) -> Option<String> {
         if self.privileges.may_load_bpf() {
             return None;
         }
         let unpriv = self.sysctl("kernel.unprivileged_bpf_disabled").unwrap_or(1);
+        if unpriv == 0 {
+            return Some(format!(
+                "no CAP_BPF or CAP_SYS_ADMIN (euid {}), and kernel.unprivileged_bpf_disabled = \
+                 0: socket_filter and cgroup_skb programs, their helpers and map types are \
+                 probed as this caller may load them; the rest is inferred. Run as root or \
+                 grant CAP_BPF+CAP_PERFMON+CAP_NET_ADMIN to probe everything",
+                self.privileges.euid
+            ));
+        }
         Some(format!(
             "no CAP_BPF or CAP_SYS_ADMIN (euid {}) and kernel.unprivileged_bpf_disabled = {unpriv}: \
              run as root or grant CAP_BPF+CAP_PERFMON+CAP_NET_ADMIN to probe for real",

@@ -101,6 +101,9 @@ pub struct ProgramType(pub u32);
 impl ProgramType {
     /// 3.19: the oldest type, which the feature probes load when the type does not matter.
     pub const SOCKET_FILTER: Self = Self(BPF_PROG_TYPE_SOCKET_FILTER as u32);
+    /// 4.10: cgroup ingress/egress; with socket_filter, the types an unprivileged caller
+    /// may load.
+    pub const CGROUP_SKB: Self = Self(BPF_PROG_TYPE_CGROUP_SKB as u32);
     /// 4.1; also uprobes.
     pub const KPROBE: Self = Self(BPF_PROG_TYPE_KPROBE as u32);
     /// 4.1: tc's classifier (`tc`).

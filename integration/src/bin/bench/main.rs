@@ -26,6 +26,9 @@ struct Args {
     /// Repetitions per figure.
     #[arg(long, env = "BENCH_RUNS", default_value_t = 10)]
     runs: usize,
+    /// Only the attach-point figure (section 6), e.g. in a VM with tracefs.
+    #[arg(long)]
+    only_attach_points: bool,
     #[command(subcommand)]
     child: Option<Child>,
 }
@@ -65,6 +68,10 @@ fn main() {
         .unwrap_or_default();
     println!("bench on kernel {release}, {cpus} cores, {runs} runs per figure\n");
     let mut rows = Vec::new();
+    if args.only_attach_points {
+        attach_points(&mut rows, runs);
+        return;
+    }
 
     // 5 first: RUSAGE_CHILDREN must see only the measured command.
     println!("Memory");
