@@ -249,6 +249,27 @@ pub fn check(
         if run.name == "unprivileged_bpf_allowed" {
             bad.extend(check_unprivileged_probes(&at, &base, report));
         }
+        if run.name.starts_with("unprivileged") {
+            // No inferred answer may contradict a probed one.
+            let contradicting: Vec<String> = report
+                .answers()
+                .filter(|(k, a)| {
+                    a.origin == probe::Origin::Inferred
+                        && !a.support.is_unknown()
+                        && base.get(k).is_some_and(|b| {
+                            !b.support.is_unknown() && b.is_supported() != a.is_supported()
+                        })
+                })
+                .map(|(k, a)| format!("{k}: inferred {a}, probed as root {}", base[&k]))
+                .collect();
+            if !contradicting.is_empty() {
+                bad.push(format!(
+                    "{at}: {} inferred answers contradict root's probed ones: {}",
+                    contradicting.len(),
+                    contradicting.join("; ")
+                ));
+            }
+        }
         if run.name == "unprivileged" && report.inferred.is_none() {
             let unpriv = baseline
                 .system
@@ -299,7 +320,7 @@ fn check_unprivileged_probes(
             bad.push(format!("{at}: {k} should be probed and supported: {a:?}"));
         }
     }
-    if helpers < 50 {
+    if helpers < 40 {
         bad.push(format!(
             "{at}: only {helpers} helper answers were probed (of {probed} probed answers)"
         ));

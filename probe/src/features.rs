@@ -319,7 +319,9 @@ impl Features {
             {
                 return a;
             }
-            if let Some(a) = inferred::by_config(&k.to_string(), sys, why) {
+            if let Some(a) = inferred::by_config(&k.to_string(), sys, why)
+                .or_else(|| inferred::by_btf(&k, self.btf(), why))
+            {
                 return a;
             }
             return match k {

@@ -3,6 +3,7 @@
 //! and says why; per-type helper availability cannot be inferred from a version, except
 //! for the few context-dependent helpers tracers ask about, listed below.
 use crate::{
+    FeatureKey,
     btf::KernelBtf,
     kernel::{KernelRelease, SystemInfo},
     names::{AttachContext, Helper, Since},
@@ -82,6 +83,45 @@ pub fn by_config(key: &str, sys: &SystemInfo, why: &str) -> Option<Answer> {
                 scope: Scope::Kernel,
                 evidence: Evidence::probe(format!("{option} in {source}"))
                     .with_detail(format!("the kernel is built without {option}")),
+            },
+            Origin::Inferred,
+            why,
+        )
+    })
+}
+
+/// Features whose code exists in vmlinux only when built, found by a function of that code
+/// in the kernel's BTF (readable by any caller): `(feature key, function, option)`. Where
+/// the config cannot be read (a VM, a container), this keeps an inferred answer from
+/// saying "supported" for what is not built.
+pub const NEEDS_BTF_FUNC: &[(&str, &str, &str)] = &[
+    // drivers/media/rc/bpf-lirc.c (4.18), which needs RC_CORE=y.
+    (
+        "prog_type:lirc_mode2",
+        "lirc_mode2_func_proto",
+        "CONFIG_BPF_LIRC_MODE2",
+    ),
+    // kernel/trace/fprobe.c (5.18): kprobe_multi links are built on it.
+    ("misc:kprobe_multi", "register_fprobe_ips", "CONFIG_FPROBE"),
+];
+
+/// `Some(not supported)` when `key` (or, for a helper in the kprobe_multi context, its
+/// context) needs code the kernel's BTF does not have; `None` without BTF or when it has.
+pub fn by_btf(key: &FeatureKey, btf: Option<&KernelBtf>, why: &str) -> Option<Answer> {
+    let btf = btf?;
+    let key = match key {
+        FeatureKey::Helper(_, Some(AttachContext::KprobeMulti)) => "misc:kprobe_multi".to_string(),
+        k => k.to_string(),
+    };
+    let (_, func, option) = NEEDS_BTF_FUNC.iter().find(|(k, _, _)| *k == key)?;
+    btf.func_id(func).is_none().then(|| {
+        Answer::with_origin(
+            Support::Unsupported {
+                scope: Scope::Kernel,
+                evidence: Evidence::probe(format!("/sys/kernel/btf/vmlinux function {func}"))
+                    .with_detail(format!(
+                        "the kernel's BTF has no {func}: it is built without {option}"
+                    )),
             },
             Origin::Inferred,
             why,
@@ -174,6 +214,28 @@ mod tests {
         assert!(by_config("prog_type:socket_filter", &sys, "w").is_none());
         for (k, _) in NEEDS_CONFIG {
             k.parse::<crate::FeatureKey>().unwrap();
+        }
+    }
+
+    #[test]
+    fn btf_without_the_code_says_not_built() {
+        let key: FeatureKey = "prog_type:lirc_mode2".parse().unwrap();
+        assert!(by_btf(&key, None, "w").is_none(), "no BTF: no answer");
+        let without = KernelBtf::synthetic(&[], &[("bpf_fentry_test1", 5)]);
+        let a = by_btf(&key, Some(&without), "w").unwrap();
+        assert!(a.support.is_unsupported() && a.to_string().contains("CONFIG_BPF_LIRC_MODE2"));
+        let with = KernelBtf::synthetic(&[], &[("lirc_mode2_func_proto", 7)]);
+        assert!(by_btf(&key, Some(&with), "w").is_none());
+        let multi =
+            FeatureKey::Helper(crate::Helper::GET_FUNC_IP, Some(AttachContext::KprobeMulti));
+        assert!(by_btf(&multi, Some(&without), "w").is_some());
+        for (k, _, _) in NEEDS_BTF_FUNC {
+            k.parse::<FeatureKey>().unwrap();
+            assert!(
+                crate::btf::WANTED_FUNCS
+                    .iter()
+                    .any(|f| NEEDS_BTF_FUNC.iter().any(|n| n.1 == *f))
+            );
         }
     }
 }

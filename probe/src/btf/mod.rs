@@ -84,7 +84,14 @@ pub const WANTED_MEMBERS: &[(&str, &str)] = &[("sk_buff", "len"), ("pt_regs", "d
 
 /// Kernel functions that probes use as attach targets. `bpf_fentry_test1` exists for
 /// exactly this purpose (net/bpf/test_run.c, 5.5); `bpf_lsm_bpf` is an LSM hook stub.
-pub const WANTED_FUNCS: &[&str] = &["bpf_fentry_test1", "bpf_lsm_bpf", "bpf_lsm_file_open"];
+pub const WANTED_FUNCS: &[&str] = &[
+    "bpf_fentry_test1",
+    "bpf_lsm_bpf",
+    "bpf_lsm_file_open",
+    // Present only when a feature is built in: see `inferred::NEEDS_BTF_FUNC`.
+    "lirc_mode2_func_proto",
+    "register_fprobe_ips",
+];
 
 impl KernelBtf {
     /// Reads /sys/kernel/btf/vmlinux.
