@@ -19,7 +19,6 @@
 //! [`verify_attach`] really attaches (and detaches at once), for tests that check
 //! the resolver against the kernel.
 use std::{
-    collections::HashMap,
     path::{Path, PathBuf},
     time::{Duration, Instant},
 };
@@ -31,9 +30,10 @@ use crate::{
     kernel::SystemInfo,
     names::{Misc, ProgramType},
     source::FeatureSource,
-    support::{Answer, Support},
+    support::Answer,
 };
 
+mod fxhash;
 mod sources;
 mod verdict;
 mod verify;
@@ -200,6 +200,87 @@ pub struct Sources {
     pub timings: [Duration; 4],
 }
 
+/// A reader whose reads happen on a thread of their own, a chunk ahead: the kernel formats
+/// /proc/kallsyms (half the time of a resolve) while the caller parses the chunk before.
+/// Without a thread (`ulimit -v`, a thread limit) it reads in the caller's.
+struct Pipelined {
+    rx: Option<std::sync::mpsc::Receiver<std::io::Result<Vec<u8>>>>,
+    inline: Option<std::fs::File>,
+    chunk: Vec<u8>,
+    at: usize,
+}
+
+impl Pipelined {
+    const CHUNK: usize = 256 * 1024;
+
+    fn new(f: std::fs::File) -> Self {
+        use std::io::Read;
+        let (tx, rx) = std::sync::mpsc::sync_channel(4);
+        let reader = f.try_clone().ok().and_then(|mut g| {
+            std::thread::Builder::new()
+                .name("kallsyms-read".into())
+                .spawn(move || {
+                    loop {
+                        let mut buf = vec![0u8; Self::CHUNK];
+                        let r = loop {
+                            match g.read(&mut buf) {
+                                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                                r => break r,
+                            }
+                        };
+                        let done = !matches!(r, Ok(n) if n > 0);
+                        let sent = tx.send(r.map(|n| {
+                            buf.truncate(n);
+                            buf
+                        }));
+                        if done || sent.is_err() {
+                            return;
+                        }
+                    }
+                })
+                .ok()
+        });
+        match reader {
+            Some(_) => Pipelined {
+                rx: Some(rx),
+                inline: None,
+                chunk: Vec::new(),
+                at: 0,
+            },
+            // Nothing was consumed from `f`: read it inline from the start.
+            None => Pipelined {
+                rx: None,
+                inline: Some(f),
+                chunk: Vec::new(),
+                at: 0,
+            },
+        }
+    }
+}
+
+impl std::io::Read for Pipelined {
+    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+        if let Some(f) = &mut self.inline {
+            return f.read(out);
+        }
+        if self.at == self.chunk.len() {
+            match self.rx.as_ref().map(|rx| rx.recv()) {
+                Some(Ok(Ok(c))) => {
+                    self.chunk = c;
+                    self.at = 0;
+                }
+                Some(Ok(Err(e))) => return Err(e),
+                // The reader is done (it sent an empty chunk, then hung up).
+                Some(Err(_)) | None => return Ok(0),
+            }
+        }
+        let n = out.len().min(self.chunk.len() - self.at);
+        out[..n].copy_from_slice(&self.chunk[self.at..self.at + n]);
+        self.at += n;
+        Ok(n)
+    }
+}
+
 fn timed<T>(f: impl FnOnce() -> T) -> (T, Duration) {
     let t = Instant::now();
     let v = f();
@@ -269,7 +350,8 @@ impl Sources {
         let read_kallsyms = || {
             timed(|| {
                 open(&paths.kallsyms).and_then(|f| {
-                    TextSymbols::parse(f).map_err(|e| format!("{}: {e}", paths.kallsyms.display()))
+                    TextSymbols::parse(Pipelined::new(f))
+                        .map_err(|e| format!("{}: {e}", paths.kallsyms.display()))
                 })
             })
         };
@@ -384,7 +466,7 @@ pub struct AttachPoints {
     /// The kernel-level answers.
     pub kernel: KernelMechanisms,
     /// BTF functions by name: indexes into `sources.btf`'s functions.
-    by_name: HashMap<Box<str>, Vec<u32>>,
+    by_name: fxhash::FxMap<Box<str>, Vec<u32>>,
 }
 
 /// One mechanism's counts over every BTF function.
@@ -442,7 +524,7 @@ impl AttachPoints {
 
     /// The resolver over sources already read.
     pub fn new(sources: Sources, kernel: KernelMechanisms) -> Self {
-        let mut by_name: HashMap<Box<str>, Vec<u32>> = HashMap::new();
+        let mut by_name: fxhash::FxMap<Box<str>, Vec<u32>> = Default::default();
         if let Ok(btf) = &sources.btf {
             by_name.reserve(btf.functions.len());
             for (i, f) in btf.functions.iter().enumerate() {
@@ -507,7 +589,7 @@ impl AttachPoints {
                 name: name.to_string(),
             });
         }
-        let facts = verdict::Facts::gather(self, name);
+        let facts = verdict::Facts::gather(self, name, false);
         Ok(CanTrace {
             function: name.to_string(),
             params: self.params(name),
@@ -520,39 +602,53 @@ impl AttachPoints {
 
     /// Counts over every BTF function.
     pub fn summary(&self) -> Summary {
-        let mut counts: HashMap<Mechanism, MechanismCount> = HashMap::new();
-        let (mut n, mut ambiguous, mut only_clones) = (0, 0, 0);
-        for name in self.function_names() {
-            n += 1;
-            let facts = verdict::Facts::gather(self, name);
-            ambiguous += usize::from(facts.ambiguous());
-            only_clones += usize::from(facts.only_clones());
-            for m in Mechanism::ALL {
-                let a = verdict::answer(&facts, &self.kernel, m);
-                let c = counts.entry(m).or_insert_with(|| MechanismCount {
-                    mechanism: m,
-                    ..Default::default()
-                });
-                match a.answer.support {
-                    Support::Supported { .. } => c.supported += 1,
-                    Support::Unsupported { .. } => c.unsupported += 1,
-                    Support::Unknown { .. } => c.unknown += 1,
+        let names: Vec<&str> = self.function_names().collect();
+        // Counts per mechanism (yes, no, unknown), ambiguous, only clones.
+        type Counts = ([[usize; 3]; 5], usize, usize);
+        let count = |names: &[&str]| -> Counts {
+            let mut c: Counts = Default::default();
+            for name in names {
+                let facts = verdict::Facts::gather(self, name, true);
+                c.1 += usize::from(facts.ambiguous());
+                c.2 += usize::from(facts.only_clones());
+                for (i, m) in Mechanism::ALL.iter().enumerate() {
+                    let slot = match verdict::class(&facts, &self.kernel, *m) {
+                        verdict::Class::Yes => 0,
+                        verdict::Class::No => 1,
+                        verdict::Class::Unknown => 2,
+                    };
+                    c.0[i][slot] += 1;
                 }
             }
-        }
+            c
+        };
+        // Two halves on two threads (one when a thread cannot start).
+        let (a, b) = names.split_at(names.len() / 2);
+        let (x, y) = std::thread::scope(|s| {
+            let other = std::thread::Builder::new()
+                .spawn_scoped(s, || count(b))
+                .ok();
+            let x = count(a);
+            let y = match other.map(|t| t.join()) {
+                Some(Ok(y)) => y,
+                _ => count(b),
+            };
+            (x, y)
+        });
         Summary {
-            btf_functions: n,
+            btf_functions: names.len(),
             by_mechanism: Mechanism::ALL
                 .iter()
-                .map(|m| {
-                    counts.remove(m).unwrap_or(MechanismCount {
-                        mechanism: *m,
-                        ..Default::default()
-                    })
+                .enumerate()
+                .map(|(i, m)| MechanismCount {
+                    mechanism: *m,
+                    supported: x.0[i][0] + y.0[i][0],
+                    unsupported: x.0[i][1] + y.0[i][1],
+                    unknown: x.0[i][2] + y.0[i][2],
                 })
                 .collect(),
-            ambiguous,
-            only_clones,
+            ambiguous: x.1 + y.1,
+            only_clones: x.2 + y.2,
             source_problems: self.sources.problems(),
         }
     }

@@ -1,8 +1,9 @@
 //! The text sources of the attach-point resolver, parsed apart from I/O: the functions
 //! ftrace can patch (`available_filter_functions`), the kprobe blacklist, and the text
 //! symbols of /proc/kallsyms with their compiler clones. Each parser reads any `Read`.
-use std::{collections::HashMap, io::Read};
+use std::{io::Read, sync::Arc};
 
+use super::fxhash::FxMap;
 use crate::kallsyms::{self, KallsymsError};
 
 /// Reads `reader` line by line in large chunks, calling `line` with each (1-based number,
@@ -54,13 +55,14 @@ pub fn valid_symbol(name: &[u8]) -> bool {
 /// `name [module]` per line. A name listed twice is two functions (two statics).
 #[derive(Debug, Default)]
 pub struct FtraceFunctions {
-    counts: HashMap<Box<str>, u32>,
+    counts: FxMap<Box<str>, u32>,
 }
 
 impl FtraceFunctions {
     /// Parses the file's text.
     pub fn parse<R: Read>(reader: R) -> Result<Self, String> {
-        let mut counts: HashMap<Box<str>, u32> = HashMap::with_capacity(64 * 1024);
+        let mut counts: FxMap<Box<str>, u32> = FxMap::default();
+        counts.reserve(64 * 1024);
         for_each_line(reader, |no, line| {
             let name = match memchr::memchr(b' ', line) {
                 Some(sp) => {
@@ -115,7 +117,7 @@ impl FtraceFunctions {
 /// authority, and names serve only when kptr_restrict zeroes the ranges.
 #[derive(Debug, Default)]
 pub struct KprobeBlacklist {
-    names: HashMap<Box<str>, ()>,
+    names: FxMap<Box<str>, ()>,
     /// Sorted, non-empty `[start, end)` ranges.
     ranges: Vec<(u64, u64)>,
 }
@@ -196,7 +198,7 @@ pub struct Instance {
     /// Its address; 0 when kptr_restrict hides addresses.
     pub addr: u64,
     /// Its module; `None` for vmlinux.
-    pub module: Option<Box<str>>,
+    pub module: Option<Arc<str>>,
 }
 
 /// The suffixes compilers give the clones of a function (GCC's IPA passes, LLVM's LTO
@@ -219,12 +221,34 @@ pub fn clone_of(name: &str) -> Option<(&str, &str)> {
         .then_some((base, suffix))
 }
 
+/// The instances of one name: almost always one, kept without an allocation of its own.
+#[derive(Debug)]
+enum Instances {
+    One(Instance),
+    Many(Vec<Instance>),
+}
+
+impl Instances {
+    fn as_slice(&self) -> &[Instance] {
+        match self {
+            Instances::One(i) => std::slice::from_ref(i),
+            Instances::Many(v) => v,
+        }
+    }
+    fn push(&mut self, i: Instance) {
+        match self {
+            Instances::One(first) => *self = Instances::Many(vec![first.clone(), i]),
+            Instances::Many(v) => v.push(i),
+        }
+    }
+}
+
 /// The text symbols of /proc/kallsyms: every instance of every name, and the compiler
 /// clones of each original name.
 #[derive(Debug, Default)]
 pub struct TextSymbols {
-    instances: HashMap<Box<str>, Vec<Instance>>,
-    clones: HashMap<Box<str>, Vec<Box<str>>>,
+    instances: FxMap<Box<str>, Instances>,
+    clones: FxMap<Box<str>, Vec<Box<str>>>,
     /// Whether every address read 0 (kptr_restrict hides them).
     pub addresses_hidden: bool,
 }
@@ -232,11 +256,11 @@ pub struct TextSymbols {
 impl TextSymbols {
     /// Parses kallsyms text, keeping text symbols (types `t T w W`).
     pub fn parse<R: Read>(reader: R) -> Result<Self, KallsymsError> {
-        let mut out = TextSymbols {
-            instances: HashMap::with_capacity(128 * 1024),
-            ..Default::default()
-        };
+        let mut out = TextSymbols::default();
+        out.instances.reserve(128 * 1024);
         let mut nonzero = false;
+        // Module lines come grouped by module: one shared name per module.
+        let mut last_module: Option<Arc<str>> = None;
         kallsyms::scan(reader, |line| {
             if !line.is_text() {
                 return Ok(());
@@ -249,14 +273,20 @@ impl TextSymbols {
             let name = std::str::from_utf8(line.name).expect("checked ASCII");
             let addr = line.addr();
             nonzero |= addr != 0;
-            let module = line
-                .module
-                .map(|m| String::from_utf8_lossy(m).into_owned().into_boxed_str());
+            let module = match line.module {
+                None => None,
+                Some(m) => {
+                    if last_module.as_deref().map(str::as_bytes) != Some(m) {
+                        last_module = Some(String::from_utf8_lossy(m).into());
+                    }
+                    last_module.clone()
+                }
+            };
             match out.instances.get_mut(name) {
                 Some(v) => v.push(Instance { addr, module }),
                 None => {
                     out.instances
-                        .insert(name.into(), vec![Instance { addr, module }]);
+                        .insert(name.into(), Instances::One(Instance { addr, module }));
                     if let Some((base, _)) = clone_of(name) {
                         out.clones.entry(base.into()).or_default().push(name.into());
                     }
@@ -270,7 +300,7 @@ impl TextSymbols {
 
     /// Every instance of `name`.
     pub fn get(&self, name: &str) -> &[Instance] {
-        self.instances.get(name).map_or(&[], Vec::as_slice)
+        self.instances.get(name).map_or(&[], Instances::as_slice)
     }
 
     /// The compiler clones of `name` (`name.isra.0`, …), in kallsyms order.

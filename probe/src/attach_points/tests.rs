@@ -1,5 +1,5 @@
 use super::*;
-use crate::{btf::BtfBuilder, kernel::KernelRelease};
+use crate::{btf::BtfBuilder, kernel::KernelRelease, support::Support};
 
 fn supported() -> Answer {
     Answer::probed(Support::supported())
@@ -284,4 +284,38 @@ fn sources_are_read_from_their_paths_and_failures_name_them() {
     let s = Sources::read(&paths);
     let e = s.kallsyms.unwrap_err();
     assert!(e.contains("kallsyms line 2"), "{e}");
+}
+
+/// The summary counts by the words-free class; it must be the class of the full answer,
+/// for every function and mechanism, whatever the sources and the kernel say.
+#[test]
+fn the_counted_class_is_the_answers_class() {
+    let mut variants = vec![fixture("6.12.0"), fixture("5.10.0")];
+    let mut refused = fixture("6.12.0");
+    refused.kernel.tracing = Answer::probed(Support::unknown("EPERM", None));
+    refused.kernel.kprobe_multi = Answer::probed(Support::Unsupported {
+        scope: crate::Scope::Kernel,
+        evidence: crate::Evidence::probe("p"),
+    });
+    refused.sources.ftrace = Err("no tracefs".into());
+    variants.push(refused);
+    for ap in &variants {
+        let names: Vec<&str> = ap
+            .function_names()
+            .chain(["only_clone.constprop.0", "two_clones", "no_such", "mod_fn"])
+            .collect();
+        for name in names {
+            let quiet = verdict::Facts::gather(ap, name, true);
+            let loud = verdict::Facts::gather(ap, name, false);
+            for m in Mechanism::ALL {
+                let a = verdict::answer(&loud, &ap.kernel, m);
+                let want = match a.answer.support {
+                    Support::Supported { .. } => verdict::Class::Yes,
+                    Support::Unsupported { .. } => verdict::Class::No,
+                    Support::Unknown { .. } => verdict::Class::Unknown,
+                };
+                assert_eq!(verdict::class(&quiet, &ap.kernel, m), want, "{name} {m}");
+            }
+        }
+    }
 }

@@ -98,9 +98,19 @@ pub(crate) fn kprobes_refused(sys: &SystemInfo) -> Option<Support> {
     None
 }
 
+/// Words for an answer, or none when only its class is wanted (counting every function
+/// must not format a quarter-million sentences).
+macro_rules! msg {
+    ($quiet:expr, $($t:tt)*) => {
+        if $quiet { String::new() } else { format!($($t)*) }
+    };
+}
+
 /// The facts about one name, from every source.
 pub(super) struct Facts<'a> {
     name: &'a str,
+    /// Only the class of each answer is wanted: no words.
+    quiet: bool,
     btf: Result<Vec<&'a BtfFunction>, &'a str>,
     btf_modules: usize,
     kallsyms: Result<&'a [Instance], &'a str>,
@@ -110,10 +120,11 @@ pub(super) struct Facts<'a> {
 }
 
 impl<'a> Facts<'a> {
-    pub(super) fn gather(ap: &'a AttachPoints, name: &'a str) -> Self {
+    pub(super) fn gather(ap: &'a AttachPoints, name: &'a str, quiet: bool) -> Self {
         let s = &ap.sources;
         Facts {
             name,
+            quiet,
             btf: s
                 .btf
                 .as_ref()
@@ -146,6 +157,11 @@ impl<'a> Facts<'a> {
 }
 
 fn ev(detail: impl Into<String>) -> Evidence {
+    let detail = detail.into();
+    if detail.is_empty() {
+        // A quiet answer: no words at all.
+        return Evidence::probe(String::new());
+    }
     Evidence::probe(PROBE).with_detail(detail)
 }
 
@@ -222,34 +238,80 @@ pub(super) fn answer(f: &Facts<'_>, k: &KernelMechanisms, m: Mechanism) -> Mecha
     }
 }
 
+/// An answer's class, counted without words.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Class {
+    Yes,
+    No,
+    Unknown,
+}
+
+fn class_of(s: &Support) -> Class {
+    match s {
+        Support::Supported { .. } => Class::Yes,
+        Support::Unsupported { .. } => Class::No,
+        Support::Unknown { .. } => Class::Unknown,
+    }
+}
+
+/// [`answer`]'s class, by the same rules, without building its words (`f` gathered quiet).
+pub(super) fn class(f: &Facts<'_>, k: &KernelMechanisms, m: Mechanism) -> Class {
+    let function_level = match m {
+        Mechanism::Fentry | Mechanism::Fexit => trampoline(f, k, m == Mechanism::Fexit).0,
+        Mechanism::Kprobe | Mechanism::Kretprobe => kprobe(f, k).0,
+        Mechanism::KprobeMulti => kprobe_multi(f).0,
+    };
+    let kernel_level = match m {
+        Mechanism::Fentry | Mechanism::Fexit => &k.tracing,
+        Mechanism::Kprobe | Mechanism::Kretprobe => &k.kprobe,
+        Mechanism::KprobeMulti => &k.kprobe_multi,
+    };
+    match (class_of(&function_level), class_of(&kernel_level.support)) {
+        (_, Class::No) => Class::No,
+        (Class::No, _) => Class::No,
+        (Class::Unknown, _) | (_, Class::Unknown) => Class::Unknown,
+        _ => Class::Yes,
+    }
+}
+
 type Verdict = (Support, Option<String>, Option<String>);
 
 fn trampoline(f: &Facts<'_>, k: &KernelMechanisms, fexit: bool) -> Verdict {
     let name = f.name;
     let btf = match &f.btf {
-        Err(e) => return (unknown(format!("BTF is not readable: {e}")), None, None),
+        Err(e) => {
+            return (
+                unknown(msg!(f.quiet, "BTF is not readable: {e}")),
+                None,
+                None,
+            );
+        }
         Ok(b) => b,
     };
     let func = match btf.as_slice() {
         [] => {
             let why = if let Some((base, _)) = super::clone_of(name) {
-                format!(
+                msg!(
+                    f.quiet,
                     "`{name}` is not in the kernel's BTF: it is a compiler clone of `{base}`, \
                      and BTF describes only original functions"
                 )
             } else if !f.clones.is_empty() {
-                format!(
+                msg!(
+                    f.quiet,
                     "`{name}` is not in the kernel's BTF: the compiler changed its calling \
                      convention (kallsyms has only {})",
                     list(&f.clones)
                 )
             } else if f.kallsyms.is_ok_and(|k| !k.is_empty()) {
-                format!(
+                msg!(
+                    f.quiet,
                     "`{name}` is in kallsyms but not in the kernel's BTF (pahole left it out: \
                      an inconsistent prototype, or an assembly function)"
                 )
             } else {
-                format!(
+                msg!(
+                    f.quiet,
                     "`{name}` is not in the kernel's BTF (vmlinux and {} loaded modules): \
                      inlined everywhere, or in a module that is not loaded",
                     f.btf_modules
@@ -264,7 +326,8 @@ fn trampoline(f: &Facts<'_>, k: &KernelMechanisms, fexit: bool) -> Verdict {
                 .map(|b| b.module.as_deref().unwrap_or("vmlinux"))
                 .collect();
             return (
-                unknown(format!(
+                unknown(msg!(
+                    f.quiet,
                     "{} functions named `{name}` in BTF ({}): ambiguous",
                     many.len(),
                     modules.join(", ")
@@ -276,7 +339,8 @@ fn trampoline(f: &Facts<'_>, k: &KernelMechanisms, fexit: bool) -> Verdict {
     };
     if trampoline_denied(name, k.release.as_ref()) {
         return (
-            not_for_this_function(format!(
+            not_for_this_function(msg!(
+                f.quiet,
                 "the verifier refuses `{name}` as a trampoline target (btf_id_deny: \
                  \"Attaching tracing programs to function '{name}' is rejected.\")"
             )),
@@ -286,7 +350,8 @@ fn trampoline(f: &Facts<'_>, k: &KernelMechanisms, fexit: bool) -> Verdict {
     }
     if fexit && noreturn(name) {
         return (
-            not_for_this_function(format!(
+            not_for_this_function(msg!(
+                f.quiet,
                 "`{name}` never returns, so a fexit program on it never runs (6.15+ and \
                  stable backports refuse it: \"Attaching fexit/fmod_ret to __noreturn \
                  function '{name}' is rejected.\")"
@@ -297,17 +362,18 @@ fn trampoline(f: &Facts<'_>, k: &KernelMechanisms, fexit: bool) -> Verdict {
     }
     if func.linkage == Linkage::Extern {
         return (
-            not_for_this_function(format!("`{name}` is only declared in BTF (extern)")),
+            not_for_this_function(msg!(f.quiet, "`{name}` is only declared in BTF (extern)")),
             None,
             None,
         );
     }
-    if let Some(why) = prototype_refused(func, k) {
+    if let Some(why) = prototype_refused(func, k, f.quiet) {
         return (why, None, None);
     }
     if func.module.is_some() && k.release.as_ref().is_some_and(|r| !r.at_least(5, 11)) {
         return (
-            not_for_this_function(format!(
+            not_for_this_function(msg!(
+                f.quiet,
                 "`{name}` is in module {}: fentry on module functions needs 5.11 \
                  (attach_btf_obj_fd)",
                 func.module.as_deref().unwrap_or("?")
@@ -319,14 +385,15 @@ fn trampoline(f: &Facts<'_>, k: &KernelMechanisms, fexit: bool) -> Verdict {
     match f.kallsyms {
         Err(e) => {
             return (
-                unknown(format!("kallsyms is not readable: {e}")),
+                unknown(msg!(f.quiet, "kallsyms is not readable: {e}")),
                 None,
                 None,
             );
         }
         Ok([]) => {
             return (
-                not_for_this_function(format!(
+                not_for_this_function(msg!(
+                    f.quiet,
                     "`{name}` is in BTF but not in kallsyms: the verifier cannot find its \
                      address (ENOENT, \"The address of function {name} cannot be found\")"
                 )),
@@ -337,7 +404,8 @@ fn trampoline(f: &Facts<'_>, k: &KernelMechanisms, fexit: bool) -> Verdict {
         Ok([_]) => {}
         Ok(many) => {
             return (
-                unknown(format!(
+                unknown(msg!(
+                    f.quiet,
                     "{} functions named `{name}` in kallsyms ({}): the verifier takes the \
                      first, which may not be the one BTF describes (ambiguous)",
                     many.len(),
@@ -350,7 +418,8 @@ fn trampoline(f: &Facts<'_>, k: &KernelMechanisms, fexit: bool) -> Verdict {
     }
     match f.ftrace.map(|ft| ft.count(name)) {
         Err(e) => (
-            unknown(format!(
+            unknown(msg!(
+                f.quiet,
                 "available_filter_functions is not readable ({e}): a trampoline needs \
                  `{name}` to be an ftrace location"
             )),
@@ -358,7 +427,8 @@ fn trampoline(f: &Facts<'_>, k: &KernelMechanisms, fexit: bool) -> Verdict {
             None,
         ),
         Ok(0) => (
-            not_for_this_function(format!(
+            not_for_this_function(msg!(
+                f.quiet,
                 "`{name}` is not in available_filter_functions (notrace, or not patchable): \
                  the trampoline has no call site to patch"
             )),
@@ -367,7 +437,8 @@ fn trampoline(f: &Facts<'_>, k: &KernelMechanisms, fexit: bool) -> Verdict {
         ),
         Ok(_) => (
             Support::Supported {
-                evidence: Some(ev(format!(
+                evidence: Some(ev(msg!(
+                    f.quiet,
                     "`{name}` is in BTF ({} arguments), kallsyms and available_filter_functions",
                     func.params.len()
                 ))),
@@ -380,17 +451,19 @@ fn trampoline(f: &Facts<'_>, k: &KernelMechanisms, fexit: bool) -> Verdict {
 
 /// Whether the trampoline refuses the prototype (btf_distill_func_proto and the arch's
 /// trampoline builder).
-fn prototype_refused(func: &BtfFunction, k: &KernelMechanisms) -> Option<Support> {
+fn prototype_refused(func: &BtfFunction, k: &KernelMechanisms, quiet: bool) -> Option<Support> {
     let name = &func.name;
     if func.variadic {
-        return Some(not_for_this_function(format!(
+        return Some(not_for_this_function(msg!(
+            quiet,
             "`{name}` takes variable arguments (\"The function {name} with variable args is \
              unsupported.\")"
         )));
     }
     let n = func.params.len();
     if n > 12 {
-        return Some(not_for_this_function(format!(
+        return Some(not_for_this_function(msg!(
+            quiet,
             "`{name}` has {n} arguments; the verifier takes at most 12 (\"The function \
              {name} has {n} arguments. Too many.\")"
         )));
@@ -399,7 +472,7 @@ fn prototype_refused(func: &BtfFunction, k: &KernelMechanisms) -> Option<Support
         let what = if i == n {
             "its return value".to_string()
         } else {
-            format!("argument {}", i + 1)
+            msg!(quiet, "argument {}", i + 1)
         };
         match p {
             ValueKind::Void | ValueKind::Scalar => {}
@@ -408,7 +481,8 @@ fn prototype_refused(func: &BtfFunction, k: &KernelMechanisms) -> Option<Support
                     && k.release.as_ref().is_some_and(|r| r.at_least(6, 1))
                     && i < n;
                 if !struct_args || *size > 16 {
-                    return Some(not_for_this_function(format!(
+                    return Some(not_for_this_function(msg!(
+                        quiet,
                         "{what} of `{name}` is a {size}-byte struct passed by value: \
                          trampolines take structs of at most 16 bytes, as arguments, on \
                          x86-64 from 6.1"
@@ -416,7 +490,8 @@ fn prototype_refused(func: &BtfFunction, k: &KernelMechanisms) -> Option<Support
                 }
             }
             ValueKind::Float | ValueKind::Other => {
-                return Some(not_for_this_function(format!(
+                return Some(not_for_this_function(msg!(
+                    quiet,
                     "{what} of `{name}` has a type trampolines cannot pass (\"The function \
                      {name} arg{i} type … is unsupported.\")"
                 )));
@@ -424,11 +499,13 @@ fn prototype_refused(func: &BtfFunction, k: &KernelMechanisms) -> Option<Support
         }
     }
     match max_trampoline_args(k.release.as_ref(), &k.arch) {
-        Some(max) if n > max => Some(not_for_this_function(format!(
+        Some(max) if n > max => Some(not_for_this_function(msg!(
+            quiet,
             "`{name}` has {n} arguments; this kernel's {} trampoline passes at most {max}",
             k.arch
         ))),
-        None if n > 6 => Some(unknown(format!(
+        None if n > 6 => Some(unknown(msg!(
+            quiet,
             "`{name}` has {n} arguments; the trampoline limit on {} is not known here",
             k.arch
         ))),
@@ -441,7 +518,7 @@ fn kprobe(f: &Facts<'_>, k: &KernelMechanisms) -> Verdict {
     let inst = match f.kallsyms {
         Err(e) => {
             return (
-                unknown(format!("kallsyms is not readable: {e}")),
+                unknown(msg!(f.quiet, "kallsyms is not readable: {e}")),
                 None,
                 None,
             );
@@ -449,10 +526,11 @@ fn kprobe(f: &Facts<'_>, k: &KernelMechanisms) -> Verdict {
         Ok(i) => i,
     };
     let (symbol, at, how) = match (inst, f.clones.as_slice()) {
-        ([one], _) => (name, one, format!("`{name}` is in kallsyms")),
+        ([one], _) => (name, one, msg!(f.quiet, "`{name}` is in kallsyms")),
         ([], []) => {
             return (
-                not_for_this_function(format!(
+                not_for_this_function(msg!(
+                    f.quiet,
                     "`{name}` is not in kallsyms: inlined everywhere, or its module is not \
                      loaded"
                 )),
@@ -463,11 +541,12 @@ fn kprobe(f: &Facts<'_>, k: &KernelMechanisms) -> Verdict {
         ([], [(clone, [one])]) => (
             *clone,
             one,
-            format!("on `{clone}`, the only compiler clone of `{name}`"),
+            msg!(f.quiet, "on `{clone}`, the only compiler clone of `{name}`"),
         ),
         ([], clones) => {
             return (
-                unknown(format!(
+                unknown(msg!(
+                    f.quiet,
                     "`{name}` is not in kallsyms, and it has {} compiler clones ({}): pick \
                      one, or attach by address",
                     clones.len(),
@@ -479,7 +558,8 @@ fn kprobe(f: &Facts<'_>, k: &KernelMechanisms) -> Verdict {
         }
         (many, _) => {
             return (
-                unknown(format!(
+                unknown(msg!(
+                    f.quiet,
                     "{} functions named `{name}` in kallsyms ({}): kernels from 6.6 (and \
                      stable backports) refuse the name with EADDRNOTAVAIL, earlier ones probe \
                      the first; attach by address (ambiguous)",
@@ -495,7 +575,8 @@ fn kprobe(f: &Facts<'_>, k: &KernelMechanisms) -> Verdict {
         match f.ftrace.map(|ft| ft.count(symbol)) {
             Err(e) => {
                 return (
-                    unknown(format!(
+                    unknown(msg!(
+                        f.quiet,
                         "{how}, but available_filter_functions is not readable ({e}): the \
                          kernel refuses kprobes on functions ftrace cannot patch"
                     )),
@@ -505,7 +586,8 @@ fn kprobe(f: &Facts<'_>, k: &KernelMechanisms) -> Verdict {
             }
             Ok(0) => {
                 return (
-                    not_for_this_function(format!(
+                    not_for_this_function(msg!(
+                        f.quiet,
                         "`{symbol}` is not in available_filter_functions: the kernel refuses \
                          kprobes on notrace functions (EINVAL, \"Could not probe notrace \
                          function\") unless built with CONFIG_KPROBE_EVENTS_ON_NOTRACE"
@@ -519,7 +601,8 @@ fn kprobe(f: &Facts<'_>, k: &KernelMechanisms) -> Verdict {
     }
     match f.blacklist {
         Ok(b) if b.contains(symbol, at.addr) => (
-            not_for_this_function(format!(
+            not_for_this_function(msg!(
+                f.quiet,
                 "`{symbol}` is on the kprobe blacklist (noinstr, entry code or \
                  NOKPROBE_SYMBOL)"
             )),
@@ -527,7 +610,8 @@ fn kprobe(f: &Facts<'_>, k: &KernelMechanisms) -> Verdict {
             None,
         ),
         Err(e) => (
-            unknown(format!(
+            unknown(msg!(
+                f.quiet,
                 "{how}, but the kprobe blacklist is not readable ({e})"
             )),
             None,
@@ -535,7 +619,7 @@ fn kprobe(f: &Facts<'_>, k: &KernelMechanisms) -> Verdict {
         ),
         Ok(_) => (
             Support::Supported {
-                evidence: Some(ev(format!("{how}, and not on the kprobe blacklist"))),
+                evidence: Some(ev(msg!(f.quiet, "{how}, and not on the kprobe blacklist"))),
             },
             Some(symbol.to_string()),
             at.module.as_deref().map(str::to_string),
@@ -548,7 +632,8 @@ fn kprobe_multi(f: &Facts<'_>) -> Verdict {
     let ft = match f.ftrace {
         Err(e) => {
             return (
-                unknown(format!(
+                unknown(msg!(
+                    f.quiet,
                     "available_filter_functions is not readable ({e}): kprobe_multi attaches \
                      through ftrace"
                 )),
@@ -565,7 +650,10 @@ fn kprobe_multi(f: &Facts<'_>) -> Verdict {
     match (ft.count(name), f.kallsyms) {
         (1, Ok(inst)) if inst.len() <= 1 => (
             Support::Supported {
-                evidence: Some(ev(format!("`{name}` is in available_filter_functions"))),
+                evidence: Some(ev(msg!(
+                    f.quiet,
+                    "`{name}` is in available_filter_functions"
+                ))),
             },
             Some(name.to_string()),
             module(inst),
@@ -580,7 +668,8 @@ fn kprobe_multi(f: &Facts<'_>) -> Verdict {
             match patchable.as_slice() {
                 [(clone, ci)] => (
                     Support::Supported {
-                        evidence: Some(ev(format!(
+                        evidence: Some(ev(msg!(
+                            f.quiet,
                             "on `{clone}`, the only patchable compiler clone of `{name}`"
                         ))),
                     },
@@ -588,7 +677,8 @@ fn kprobe_multi(f: &Facts<'_>) -> Verdict {
                     module(ci),
                 ),
                 [] => (
-                    not_for_this_function(format!(
+                    not_for_this_function(msg!(
+                        f.quiet,
                         "neither `{name}` nor a compiler clone of it is in \
                          available_filter_functions (inlined, notrace, or not loaded)"
                     )),
@@ -596,7 +686,8 @@ fn kprobe_multi(f: &Facts<'_>) -> Verdict {
                     None,
                 ),
                 many => (
-                    unknown(format!(
+                    unknown(msg!(
+                        f.quiet,
                         "`{name}` is not patchable, and {} of its compiler clones are ({}): \
                          pick one, or attach by address",
                         many.len(),
@@ -608,7 +699,8 @@ fn kprobe_multi(f: &Facts<'_>) -> Verdict {
             }
         }
         (n, _) => (
-            unknown(format!(
+            unknown(msg!(
+                f.quiet,
                 "{} functions named `{name}` (available_filter_functions lists it {n} times): \
                  a name resolves to one of them; attach by address (ambiguous)",
                 n.max(f.kallsyms.map_or(0, <[Instance]>::len) as u32)
