@@ -458,14 +458,31 @@ fn attach_points(rows: &mut Vec<Row>, runs: usize) {
     let kernel = KernelMechanisms::from_source(&f);
     let (mut read, mut resolve) = (Vec::new(), Vec::new());
     let mut functions = 0;
+    let mut parts = Vec::new();
     for _ in 0..runs.max(1) {
         let s = Instant::now();
         std::hint::black_box(read_all());
         read.push(s.elapsed());
         let s = Instant::now();
-        let ap = AttachPoints::new(Sources::read(&paths), kernel.clone());
+        let sources = Sources::read(&paths);
+        let t_sources = s.elapsed();
+        let timings = sources.timings;
+        let ap = AttachPoints::new(sources, kernel.clone());
+        let t_index = s.elapsed();
         functions = ap.summary().btf_functions;
         resolve.push(s.elapsed());
+        parts.push((timings, t_sources, t_index - t_sources, s.elapsed() - t_index));
+    }
+    if let Some((t, src, index, summary)) = parts.last() {
+        println!(
+            "  (last run: sources {} — BTF {}, ftrace {}, kallsyms {}; index {}; answers {})",
+            ms(*src),
+            ms(t[0]),
+            ms(t[1]),
+            ms(t[2]),
+            ms(*index),
+            ms(*summary)
+        );
     }
     let (read, resolve) = (median(read), median(resolve));
     row(
