@@ -57,8 +57,8 @@ impl KfuncIndex {
     /// Reads a directory laid out as [`BTF_DIR`].
     pub fn read_dir(dir: &Path) -> Result<Self, String> {
         let vmlinux_path = dir.join("vmlinux");
-        let base =
-            std::fs::read(&vmlinux_path).map_err(|e| format!("{}: {e}", vmlinux_path.display()))?;
+        let base = crate::sys::read_file(&vmlinux_path)
+            .map_err(|e| format!("{}: {e}", vmlinux_path.display()))?;
         Self::from_vmlinux(&base, dir)
     }
 
@@ -69,7 +69,8 @@ impl KfuncIndex {
             for e in entries.flatten() {
                 let name = e.file_name().to_string_lossy().into_owned();
                 if name != "vmlinux"
-                    && let Ok(data) = std::fs::read(e.path())
+                    && let Ok(data) =
+                        crate::sys::read_file(&e.path()).map(crate::sys::FileBytes::into_vec)
                 {
                     modules.push((name, data));
                 }
@@ -328,7 +329,7 @@ impl crate::Features {
             return;
         }
         let path = Path::new(BTF_DIR).join("vmlinux");
-        match std::fs::read(&path) {
+        match crate::sys::read_file(&path) {
             Ok(blob) => {
                 self.set_btf(crate::btf::KernelBtf::parse(&blob).map_err(|what| {
                     crate::btf::BtfError::Malformed {

@@ -21,6 +21,7 @@ pub mod btf;
 pub mod cache;
 pub mod conditions;
 pub mod features;
+mod fxhash;
 pub mod helpers;
 pub mod inferred;
 pub mod insn;

@@ -33,7 +33,6 @@ use crate::{
     support::Answer,
 };
 
-mod fxhash;
 mod sources;
 mod verdict;
 mod verify;
@@ -293,7 +292,7 @@ fn open(path: &Path) -> Result<std::fs::File, String> {
 
 fn read_btf(dir: &Path) -> (Result<BtfProtos, String>, Vec<String>) {
     let vmlinux = dir.join("vmlinux");
-    let base = match std::fs::read(&vmlinux) {
+    let base = match crate::sys::read_file(&vmlinux).map(crate::sys::FileBytes::into_vec) {
         Ok(b) => b,
         Err(e) => {
             return (
@@ -311,7 +310,8 @@ fn read_btf(dir: &Path) -> (Result<BtfProtos, String>, Vec<String>) {
         for e in entries.flatten() {
             let name = e.file_name().to_string_lossy().into_owned();
             if name != "vmlinux"
-                && let Ok(data) = std::fs::read(e.path())
+                && let Ok(data) =
+                    crate::sys::read_file(&e.path()).map(crate::sys::FileBytes::into_vec)
             {
                 modules.push((name, data));
             }
@@ -466,7 +466,7 @@ pub struct AttachPoints {
     /// The kernel-level answers.
     pub kernel: KernelMechanisms,
     /// BTF functions by name: indexes into `sources.btf`'s functions.
-    by_name: fxhash::FxMap<Box<str>, Vec<u32>>,
+    by_name: crate::fxhash::FxMap<Box<str>, Vec<u32>>,
 }
 
 /// One mechanism's counts over every BTF function.
@@ -524,7 +524,7 @@ impl AttachPoints {
 
     /// The resolver over sources already read.
     pub fn new(sources: Sources, kernel: KernelMechanisms) -> Self {
-        let mut by_name: fxhash::FxMap<Box<str>, Vec<u32>> = Default::default();
+        let mut by_name: crate::fxhash::FxMap<Box<str>, Vec<u32>> = Default::default();
         if let Ok(btf) = &sources.btf {
             by_name.reserve(btf.functions.len());
             for (i, f) in btf.functions.iter().enumerate() {

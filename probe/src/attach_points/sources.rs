@@ -3,7 +3,7 @@
 //! symbols of /proc/kallsyms with their compiler clones. Each parser reads any `Read`.
 use std::{io::Read, sync::Arc};
 
-use super::fxhash::FxMap;
+use crate::fxhash::FxMap;
 use crate::kallsyms::{self, KallsymsError};
 
 /// Reads `reader` line by line in large chunks, calling `line` with each (1-based number,

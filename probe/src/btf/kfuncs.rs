@@ -6,6 +6,8 @@
 //! base's string section length names a base string.
 use std::collections::HashMap;
 
+use crate::fxhash::FxMap;
+
 use super::{BTF_KIND_DECL_TAG, BTF_KIND_FUNC, Reader, Sections, extra_len, name_at};
 
 /// The declaration tag that marks a kfunc (`__bpf_kfunc` in include/linux/btf.h).
@@ -25,7 +27,7 @@ pub struct BtfFunc {
 /// tagged ones keep their names; the others are found by a 64-bit hash of the name.
 #[derive(Clone, Debug, Default)]
 pub struct BtfFuncs {
-    by_hash: HashMap<u64, u32>,
+    by_hash: FxMap<u64, u32>,
     tagged_funcs: HashMap<String, u32>,
     /// How many functions carry the `bpf_kfunc` tag (0: this kernel does not tag them).
     pub tagged: usize,
@@ -36,10 +38,10 @@ pub struct BtfFuncs {
 }
 
 fn name_hash(name: &[u8]) -> u64 {
-    use std::hash::{Hash, Hasher};
-    // SipHash with fixed keys: the same name hashes the same in every run.
-    let mut h = std::hash::DefaultHasher::new();
-    name.hash(&mut h);
+    use std::hash::Hasher;
+    // A fixed hash: the same name hashes the same in every run.
+    let mut h = crate::fxhash::FxHasher::default();
+    h.write(name);
     h.finish()
 }
 
@@ -124,7 +126,8 @@ fn scan(data: &[u8], base: Option<(&[u8], &BtfFuncs)>) -> Result<BtfFuncs, Strin
     if pos != own.types.end {
         return Err("type section ends inside a type".into());
     }
-    let mut by_hash: HashMap<u64, u32> = HashMap::with_capacity(funcs.len());
+    let mut by_hash: FxMap<u64, u32> = FxMap::default();
+    by_hash.reserve(funcs.len());
     for (fid, _, h) in &funcs {
         by_hash.entry(*h).or_insert(*fid);
     }

@@ -471,7 +471,12 @@ fn attach_points(rows: &mut Vec<Row>, runs: usize) {
         let t_index = s.elapsed();
         functions = ap.summary().btf_functions;
         resolve.push(s.elapsed());
-        parts.push((timings, t_sources, t_index - t_sources, s.elapsed() - t_index));
+        parts.push((
+            timings,
+            t_sources,
+            t_index - t_sources,
+            s.elapsed() - t_index,
+        ));
     }
     if let Some((t, src, index, summary)) = parts.last() {
         println!(
