@@ -1,7 +1,7 @@
 //! The text sources of the attach-point resolver, parsed apart from I/O: the functions
 //! ftrace can patch (`available_filter_functions`), the kprobe blacklist, and the text
 //! symbols of /proc/kallsyms with their compiler clones. Each parser reads any `Read`.
-use std::{io::Read, sync::Arc};
+use std::{collections::hash_map::Entry, io::Read, sync::Arc};
 
 use crate::fxhash::FxMap;
 use crate::kallsyms::{self, KallsymsError};
@@ -44,11 +44,18 @@ fn for_each_line<R: Read>(
 /// Whether `name` can be a kernel symbol: `[A-Za-z0-9_.$]`, at most 511 bytes
 /// (KSYM_NAME_LEN − 1).
 pub fn valid_symbol(name: &[u8]) -> bool {
-    !name.is_empty()
-        && name.len() < 512
-        && name
-            .iter()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'$'))
+    // A table: this runs on every kallsyms line.
+    const OK: [bool; 256] = {
+        let mut t = [false; 256];
+        let mut b = 0;
+        while b < 256 {
+            let c = b as u8;
+            t[b] = c.is_ascii_alphanumeric() || c == b'_' || c == b'.' || c == b'$';
+            b += 1;
+        }
+        t
+    };
+    !name.is_empty() && name.len() < 512 && name.iter().all(|b| OK[*b as usize])
 }
 
 /// The functions ftrace can patch: `available_filter_functions`, one `name` or
@@ -282,11 +289,11 @@ impl TextSymbols {
                     last_module.clone()
                 }
             };
-            match out.instances.get_mut(name) {
-                Some(v) => v.push(Instance { addr, module }),
-                None => {
-                    out.instances
-                        .insert(name.into(), Instances::One(Instance { addr, module }));
+            // One hash per line: nearly every name is new, so its key is built anyway.
+            match out.instances.entry(name.into()) {
+                Entry::Occupied(mut e) => e.get_mut().push(Instance { addr, module }),
+                Entry::Vacant(e) => {
+                    e.insert(Instances::One(Instance { addr, module }));
                     if let Some((base, _)) = clone_of(name) {
                         out.clones.entry(base.into()).or_default().push(name.into());
                     }
