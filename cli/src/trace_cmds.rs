@@ -11,6 +11,25 @@ use serde_json::json;
 
 use crate::emitted;
 
+/// The resolver's indexes need address space: under a smaller `ulimit -v`, a clear error
+/// instead of an allocation abort.
+fn address_space_ok() -> Result<(), ExitCode> {
+    let need = probe::kernel::REPORT_ADDRESS_SPACE;
+    match probe::kernel::address_space_limit() {
+        Some(limit) if limit < need => {
+            eprintln!(
+                "bpf-features: the address-space limit (`ulimit -v`) is {} MiB; reading the \
+                 kernel's BTF, kallsyms and ftrace lists needs at least {} MiB: raise it \
+                 (`ulimit -v unlimited`)",
+                limit >> 20,
+                need >> 20
+            );
+            Err(ExitCode::from(2))
+        }
+        _ => Ok(()),
+    }
+}
+
 fn want(enter_only: bool) -> Want {
     if enter_only { Want::ENTER } else { Want::BOTH }
 }
@@ -25,6 +44,9 @@ pub fn can_trace(
     verify: bool,
     json_out: bool,
 ) -> ExitCode {
+    if let Err(code) = address_space_ok() {
+        return code;
+    }
     let ap = AttachPoints::read_for(features);
     let ct = match ap.can_trace(function) {
         Ok(ct) => ct,
@@ -115,6 +137,9 @@ pub fn functions(
     enter_only: bool,
     json_out: bool,
 ) -> ExitCode {
+    if let Err(code) = address_space_ok() {
+        return code;
+    }
     let ap = AttachPoints::read_for(features);
     if let Err(e) = &ap.sources.btf {
         eprintln!("bpf-features: functions are listed from BTF, which is not readable: {e}");

@@ -323,7 +323,25 @@ mod hostile_input {
             Some(0),
             "{}",
             String::from_utf8_lossy(&out.stderr)
-        );
+        ); // The attach-point resolver: the same clear error, and no abort when it fits
+        // on one thread (exit 0, 1 or 2 is an answer; 134 would be an abort).
+        for cmd in [
+            "can-trace tcp_v4_rcv",
+            "functions --limit 1",
+            "--attach-points --json",
+        ] {
+            let out = sh(&format!("ulimit -v 60000; exec \"$BIN\" {cmd} >/dev/null"));
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.code(), Some(2), "{cmd}: {err}");
+            assert!(err.contains("ulimit -v"), "{cmd}: {err}");
+            let out = sh(&format!("ulimit -v 160000; exec \"$BIN\" {cmd} >/dev/null"));
+            assert!(
+                matches!(out.status.code(), Some(0..=2)),
+                "{cmd}: {:?} {}",
+                out.status,
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
     }
 
     #[test]

@@ -43,6 +43,10 @@ pub use sources::{
 pub use verdict::{max_trampoline_args, noreturn, trampoline_denied};
 pub use verify::{VerifyOutcome, kprobe_pmu, verify_attach};
 
+/// Address space the resolver needs on one thread (the kernel's BTF, the kallsyms and
+/// ftrace indexes, the report around them).
+pub const ADDRESS_SPACE: u64 = 160 << 20;
+
 /// A way to run a program when a kernel function is entered or left.
 #[derive(
     Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize,
@@ -212,10 +216,10 @@ struct Pipelined {
 impl Pipelined {
     const CHUNK: usize = 256 * 1024;
 
-    fn new(f: std::fs::File) -> Self {
+    fn new(f: std::fs::File, threaded: bool) -> Self {
         use std::io::Read;
         let (tx, rx) = std::sync::mpsc::sync_channel(4);
-        let reader = f.try_clone().ok().and_then(|mut g| {
+        let reader = f.try_clone().ok().filter(|_| threaded).and_then(|mut g| {
             std::thread::Builder::new()
                 .name("kallsyms-read".into())
                 .spawn(move || {
@@ -347,10 +351,13 @@ impl Sources {
 
     /// Reads every source, in parallel (kallsyms, the slowest, has a thread of its own).
     pub fn read(paths: &SourcePaths) -> Sources {
+        // Each thread costs an allocator arena (64 MiB of address space): under `ulimit -v`
+        // only the threads that fit run; the rest of the reading happens in this one.
+        let extra = crate::kernel::extra_threads_that_fit(ADDRESS_SPACE);
         let read_kallsyms = || {
             timed(|| {
                 open(&paths.kallsyms).and_then(|f| {
-                    TextSymbols::parse(Pipelined::new(f))
+                    TextSymbols::parse(Pipelined::new(f, extra >= 1))
                         .map_err(|e| format!("{}: {e}", paths.kallsyms.display()))
                 })
             })
@@ -368,13 +375,10 @@ impl Sources {
             })
         };
         std::thread::scope(|s| {
-            // A thread that cannot start (`ulimit -v`, a thread limit) reads in this one.
-            let kallsyms = std::thread::Builder::new()
-                .spawn_scoped(s, read_kallsyms)
-                .ok();
-            let ftrace = std::thread::Builder::new()
-                .spawn_scoped(s, read_ftrace)
-                .ok();
+            // A thread that cannot start (a thread limit) reads in this one too.
+            let spawn_if = |n: usize| (extra >= n).then(std::thread::Builder::new);
+            let kallsyms = spawn_if(2).and_then(|b| b.spawn_scoped(s, read_kallsyms).ok());
+            let ftrace = spawn_if(3).and_then(|b| b.spawn_scoped(s, read_ftrace).ok());
             let ((btf, btf_skipped), t_btf) = timed(|| read_btf(&paths.btf_dir));
             let (blacklist, t_black) = timed(|| match &paths.blacklist {
                 None => Err(
@@ -625,9 +629,9 @@ impl AttachPoints {
         // Two halves on two threads (one when a thread cannot start).
         let (a, b) = names.split_at(names.len() / 2);
         let (x, y) = std::thread::scope(|s| {
-            let other = std::thread::Builder::new()
-                .spawn_scoped(s, || count(b))
-                .ok();
+            let other = (crate::kernel::extra_threads_that_fit(ADDRESS_SPACE) >= 1)
+                .then(std::thread::Builder::new)
+                .and_then(|t| t.spawn_scoped(s, || count(b)).ok());
             let x = count(a);
             let y = match other.map(|t| t.join()) {
                 Some(Ok(y)) => y,

@@ -315,6 +315,15 @@ pub const REPORT_ADDRESS_SPACE: u64 = 128 << 20;
 /// What each further probing thread adds to [`REPORT_ADDRESS_SPACE`].
 pub const THREAD_ADDRESS_SPACE: u64 = 80 << 20;
 
+/// How many threads beyond the caller's fit under the address-space limit when the work
+/// itself needs `base` bytes; unlimited without a limit.
+pub fn extra_threads_that_fit(base: u64) -> usize {
+    match address_space_limit() {
+        None => usize::MAX,
+        Some(l) => (l.saturating_sub(base) / THREAD_ADDRESS_SPACE) as usize,
+    }
+}
+
 fn read_trim(path: &str) -> Option<String> {
     fs::read_to_string(path).ok().map(|s| s.trim().to_string())
 }
