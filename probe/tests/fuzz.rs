@@ -5,7 +5,8 @@ use std::io::Write;
 
 use bpf_features_probe::{
     Report,
-    btf::{BtfBuilder, KernelBtf},
+    attach_points::{FtraceFunctions, KprobeBlacklist, TextSymbols},
+    btf::{BtfBuilder, BtfProtos, KernelBtf},
     cache::{DiskCache, Identity},
     conditions, kernel, parse_assumptions,
 };
@@ -76,6 +77,43 @@ proptest! {
     #[test]
     fn btf_random_bytes_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..512)) {
         let _ = KernelBtf::parse(&bytes);
+        let _ = BtfProtos::from_blobs(bytes.clone(), vec![("m".into(), bytes)]);
+    }
+
+    /// The attach-point resolver's prototype reader (issue 12) on mutated BTF, and the
+    /// resolver on what it accepts: no panic, whatever the answer.
+    #[test]
+    fn btf_protos_mutations_never_panic(
+        flips in prop::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 0..8),
+        cut in any::<prop::sample::Index>(),
+    ) {
+        let mut blob = valid_btf();
+        for (at, byte) in flips {
+            let i = at.index(blob.len());
+            blob[i] = byte;
+        }
+        let module = blob[..cut.index(blob.len())].to_vec();
+        if let Ok((protos, _)) = BtfProtos::from_blobs(blob, vec![("m".into(), module)]) {
+            for f in &protos.functions {
+                let _ = protos.param_types(f);
+            }
+        }
+    }
+
+    /// available_filter_functions, the kprobe blacklist and kallsyms text symbols: random
+    /// lines, never a panic.
+    #[test]
+    fn attach_point_sources_never_panic(
+        text in r"([0-9a-fx]{0,18}[ \t-]{0,2}[a-zA-Z_.$\[\] ]{0,30}\n?){0,20}",
+        bytes in prop::collection::vec(any::<u8>(), 0..300),
+    ) {
+        for input in [text.as_bytes(), &bytes[..]] {
+            let _ = FtraceFunctions::parse(input);
+            let _ = KprobeBlacklist::parse(input);
+            if let Ok(t) = TextSymbols::parse(input) {
+                prop_assert!(t.len() <= input.len());
+            }
+        }
     }
 
     #[test]
