@@ -141,55 +141,21 @@ fn split_line(line: &[u8], no: usize) -> Result<Line<'_>, KallsymsError> {
 /// shape, and a malformed one is an error with its line number. The last line may lack its
 /// newline.
 pub fn scan<R: Read>(
-    mut reader: R,
+    reader: R,
     mut visit: impl FnMut(Line<'_>) -> Result<(), KallsymsError>,
 ) -> Result<(), KallsymsError> {
-    let mut buf = vec![0u8; 256 * 1024];
-    let (mut start, mut end, mut no) = (0usize, 0usize, 0usize);
-    let mut eof = false;
-    while !eof {
-        if start > 0 {
-            buf.copy_within(start..end, 0);
-            end -= start;
-            start = 0;
-        }
-        if end == buf.len() {
-            // One line fills the whole buffer: real ones are under 600 bytes (KSYM_NAME_LEN
-            // and a module name), so this is no kallsyms.
-            return Err(malformed(no + 1, "line longer than 256 KiB", &buf[..end]));
-        }
-        let n = loop {
-            match reader.read(&mut buf[end..]) {
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                r => {
-                    break r.map_err(|source| KallsymsError::Io {
-                        path: "kallsyms".into(),
-                        source,
-                    })?;
-                }
-            }
-        };
-        end += n;
-        eof = n == 0;
-        loop {
-            let line = match memchr::memchr(b'\n', &buf[start..end]) {
-                Some(i) => {
-                    let l = start..start + i;
-                    start += i + 1;
-                    l
-                }
-                None if eof && start < end => {
-                    let l = start..end;
-                    start = end;
-                    l
-                }
-                None => break,
-            };
-            no += 1;
-            visit(split_line(&buf[line], no)?)?;
-        }
-    }
-    Ok(())
+    // Real lines are under 600 bytes (KSYM_NAME_LEN and a module name): one that fills
+    // 256 KiB is no kallsyms.
+    crate::lines::for_each_line(
+        reader,
+        256 * 1024,
+        |no, line| visit(split_line(line, no)?),
+        |source| KallsymsError::Io {
+            path: "kallsyms".into(),
+            source,
+        },
+        |no, text| malformed(no, "line longer than 256 KiB", text),
+    )
 }
 
 /// Opens `path` and [`scan`]s it; errors name the path.

@@ -29,6 +29,7 @@ pub mod kallsyms;
 pub mod kernel;
 pub mod key;
 pub mod kfuncs;
+mod lines;
 pub mod map_types;
 pub mod misc;
 pub mod names;

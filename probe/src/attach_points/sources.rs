@@ -6,39 +6,19 @@ use std::{collections::hash_map::Entry, io::Read, sync::Arc};
 use crate::fxhash::FxMap;
 use crate::kallsyms::{self, KallsymsError};
 
-/// Reads `reader` line by line in large chunks, calling `line` with each (1-based number,
-/// bytes without the newline).
+/// Reads `reader` line by line, calling `line` with each (1-based number, bytes without
+/// the newline); errors are words.
 fn for_each_line<R: Read>(
-    mut reader: R,
-    mut line: impl FnMut(usize, &[u8]) -> Result<(), String>,
+    reader: R,
+    line: impl FnMut(usize, &[u8]) -> Result<(), String>,
 ) -> Result<(), String> {
-    let mut buf = vec![0u8; 128 * 1024];
-    let (mut start, mut end, mut no, mut eof) = (0usize, 0usize, 0usize, false);
-    while !eof {
-        buf.copy_within(start..end, 0);
-        end -= start;
-        start = 0;
-        if end == buf.len() {
-            return Err(format!("line {} is longer than 128 KiB", no + 1));
-        }
-        let n = loop {
-            match reader.read(&mut buf[end..]) {
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                r => break r.map_err(|e| e.to_string())?,
-            }
-        };
-        end += n;
-        eof = n == 0;
-        while let Some(i) = memchr::memchr(b'\n', &buf[start..end])
-            .map(|i| start + i)
-            .or((eof && start < end).then_some(end))
-        {
-            no += 1;
-            line(no, &buf[start..i])?;
-            start = (i + 1).min(end);
-        }
-    }
-    Ok(())
+    crate::lines::for_each_line(
+        reader,
+        128 * 1024,
+        line,
+        |e| e.to_string(),
+        |no, _| format!("line {no} is longer than 128 KiB"),
+    )
 }
 
 /// Whether `name` can be a kernel symbol: `[A-Za-z0-9_.$]`, at most 511 bytes
