@@ -11,9 +11,9 @@ use serde_json::json;
 
 use crate::emitted;
 
-/// The resolver's indexes need address space: under a smaller `ulimit -v`, a clear error
-/// instead of an allocation abort.
-fn address_space_ok() -> Result<(), ExitCode> {
+/// The resolver, read once for a command: under a `ulimit -v` too small for its indexes, a
+/// clear error instead of an allocation abort.
+fn resolver(features: &Features) -> Result<AttachPoints, ExitCode> {
     let need = probe::kernel::REPORT_ADDRESS_SPACE;
     match probe::kernel::address_space_limit() {
         Some(limit) if limit < need => {
@@ -26,7 +26,7 @@ fn address_space_ok() -> Result<(), ExitCode> {
             );
             Err(ExitCode::from(2))
         }
-        _ => Ok(()),
+        _ => Ok(AttachPoints::read_for(features)),
     }
 }
 
@@ -44,10 +44,10 @@ pub fn can_trace(
     verify: bool,
     json_out: bool,
 ) -> ExitCode {
-    if let Err(code) = address_space_ok() {
-        return code;
-    }
-    let ap = AttachPoints::read_for(features);
+    let ap = match resolver(features) {
+        Ok(ap) => ap,
+        Err(code) => return code,
+    };
     let ct = match ap.can_trace(function) {
         Ok(ct) => ct,
         Err(e) => {
@@ -55,7 +55,7 @@ pub fn can_trace(
             return ExitCode::from(2);
         }
     };
-    let plan = trace_function::plan(&ap, function, want(enter_only), force);
+    let plan = trace_function::plan_from(&ap, &ct, want(enter_only), force);
     let verified: Vec<(Mechanism, VerifyOutcome)> = if verify {
         ct.mechanisms
             .iter()
@@ -137,10 +137,10 @@ pub fn functions(
     enter_only: bool,
     json_out: bool,
 ) -> ExitCode {
-    if let Err(code) = address_space_ok() {
-        return code;
-    }
-    let ap = AttachPoints::read_for(features);
+    let ap = match resolver(features) {
+        Ok(ap) => ap,
+        Err(code) => return code,
+    };
     if let Err(e) = &ap.sources.btf {
         eprintln!("bpf-features: functions are listed from BTF, which is not readable: {e}");
         return ExitCode::from(2);

@@ -299,18 +299,26 @@ pub fn plan(
     want: Want,
     force: Option<&str>,
 ) -> Result<FunctionPlan, PlanError> {
-    let ct = ap.can_trace(function)?;
-    let choice = strategy::choose_by::<TraceFunction>(force, |s| {
-        runnable_for(ap, &ct, s, want).map(|r| r.0)
-    })
-    .map_err(|source| PlanError::Strategy {
-        function: function.to_string(),
-        source: Box::new(source),
-    })?;
+    plan_from(ap, &ap.can_trace(function)?, want, force)
+}
+
+/// [`plan`] from the answers `ct` already has for the function.
+pub fn plan_from(
+    ap: &AttachPoints,
+    ct: &CanTrace,
+    want: Want,
+    force: Option<&str>,
+) -> Result<FunctionPlan, PlanError> {
+    let choice =
+        strategy::choose_by::<TraceFunction>(force, |s| runnable_for(ap, ct, s, want).map(|r| r.0))
+            .map_err(|source| PlanError::Strategy {
+                function: ct.function.clone(),
+                source: Box::new(source),
+            })?;
     let (_, symbols, addrs, module) =
-        runnable_for(ap, &ct, choice.strategy, want).expect("the chosen strategy runs");
+        runnable_for(ap, ct, choice.strategy, want).expect("the chosen strategy runs");
     Ok(FunctionPlan {
-        function: function.to_string(),
+        function: ct.function.clone(),
         mechanisms: mechanisms(choice.strategy, want),
         choice,
         symbols,

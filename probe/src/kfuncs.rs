@@ -64,19 +64,7 @@ impl KfuncIndex {
 
     /// The index of vmlinux's blob, already read, and the module blobs of `dir`.
     pub fn from_vmlinux(base: &[u8], dir: &Path) -> Result<Self, String> {
-        let mut modules = Vec::new();
-        if let Ok(entries) = std::fs::read_dir(dir) {
-            for e in entries.flatten() {
-                let name = e.file_name().to_string_lossy().into_owned();
-                if name != "vmlinux"
-                    && let Ok(data) =
-                        crate::sys::read_file(&e.path()).map(crate::sys::FileBytes::into_vec)
-                {
-                    modules.push((name, data));
-                }
-            }
-        }
-        Self::from_blobs(base, &modules)
+        Self::from_blobs(base, &crate::btf::module_blobs(dir))
     }
 
     /// The index of a vmlinux blob and module blobs (name, split BTF).

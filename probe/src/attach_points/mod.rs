@@ -203,78 +203,66 @@ pub struct Sources {
     pub timings: [Duration; 4],
 }
 
-/// A reader whose reads happen on a thread of their own, a chunk ahead: the kernel formats
+/// `f`, read a chunk ahead on a thread of its own when `threaded`: the kernel formats
 /// /proc/kallsyms (half the time of a resolve) while the caller parses the chunk before.
-/// Without a thread (`ulimit -v`, a thread limit) it reads in the caller's.
-struct Pipelined {
-    rx: Option<std::sync::mpsc::Receiver<std::io::Result<Vec<u8>>>>,
-    inline: Option<std::fs::File>,
+/// Without the thread (`ulimit -v`, a thread limit), `f` itself.
+fn read_ahead(f: std::fs::File, threaded: bool) -> Box<dyn std::io::Read> {
+    use std::io::Read;
+    const CHUNK: usize = 256 * 1024;
+    let (tx, rx) = std::sync::mpsc::sync_channel(4);
+    let reader = f.try_clone().ok().filter(|_| threaded).and_then(|mut g| {
+        std::thread::Builder::new()
+            .name("kallsyms-read".into())
+            .spawn(move || {
+                loop {
+                    let mut buf = vec![0u8; CHUNK];
+                    let r = loop {
+                        match g.read(&mut buf) {
+                            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                            r => break r,
+                        }
+                    };
+                    let done = !matches!(r, Ok(n) if n > 0);
+                    let sent = tx.send(r.map(|n| {
+                        buf.truncate(n);
+                        buf
+                    }));
+                    if done || sent.is_err() {
+                        return;
+                    }
+                }
+            })
+            .ok()
+    });
+    match reader {
+        Some(_) => Box::new(Chunks {
+            rx,
+            chunk: Vec::new(),
+            at: 0,
+        }),
+        // Nothing was consumed from `f`: it is read from the start.
+        None => Box::new(f),
+    }
+}
+
+/// The chunks [`read_ahead`]'s thread sends, as a `Read`.
+struct Chunks {
+    rx: std::sync::mpsc::Receiver<std::io::Result<Vec<u8>>>,
     chunk: Vec<u8>,
     at: usize,
 }
 
-impl Pipelined {
-    const CHUNK: usize = 256 * 1024;
-
-    fn new(f: std::fs::File, threaded: bool) -> Self {
-        use std::io::Read;
-        let (tx, rx) = std::sync::mpsc::sync_channel(4);
-        let reader = f.try_clone().ok().filter(|_| threaded).and_then(|mut g| {
-            std::thread::Builder::new()
-                .name("kallsyms-read".into())
-                .spawn(move || {
-                    loop {
-                        let mut buf = vec![0u8; Self::CHUNK];
-                        let r = loop {
-                            match g.read(&mut buf) {
-                                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                                r => break r,
-                            }
-                        };
-                        let done = !matches!(r, Ok(n) if n > 0);
-                        let sent = tx.send(r.map(|n| {
-                            buf.truncate(n);
-                            buf
-                        }));
-                        if done || sent.is_err() {
-                            return;
-                        }
-                    }
-                })
-                .ok()
-        });
-        match reader {
-            Some(_) => Pipelined {
-                rx: Some(rx),
-                inline: None,
-                chunk: Vec::new(),
-                at: 0,
-            },
-            // Nothing was consumed from `f`: read it inline from the start.
-            None => Pipelined {
-                rx: None,
-                inline: Some(f),
-                chunk: Vec::new(),
-                at: 0,
-            },
-        }
-    }
-}
-
-impl std::io::Read for Pipelined {
+impl std::io::Read for Chunks {
     fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
-        if let Some(f) = &mut self.inline {
-            return f.read(out);
-        }
         if self.at == self.chunk.len() {
-            match self.rx.as_ref().map(|rx| rx.recv()) {
-                Some(Ok(Ok(c))) => {
+            match self.rx.recv() {
+                Ok(Ok(c)) => {
                     self.chunk = c;
                     self.at = 0;
                 }
-                Some(Ok(Err(e))) => return Err(e),
+                Ok(Err(e)) => return Err(e),
                 // The reader is done (it sent an empty chunk, then hung up).
-                Some(Err(_)) | None => return Ok(0),
+                Err(_) => return Ok(0),
             }
         }
         let n = out.len().min(self.chunk.len() - self.at);
@@ -294,6 +282,16 @@ fn open(path: &Path) -> Result<std::fs::File, String> {
     std::fs::File::open(path).map_err(|e| format!("{}: {e}", path.display()))
 }
 
+/// Opens and parses a source file; errors name the file, or say why there is none.
+fn parse_file<T, E: std::fmt::Display>(
+    path: Option<&Path>,
+    none: &str,
+    parse: impl FnOnce(std::fs::File) -> Result<T, E>,
+) -> Result<T, String> {
+    let path = path.ok_or_else(|| none.to_string())?;
+    open(path).and_then(|f| parse(f).map_err(|e| format!("{}: {e}", path.display())))
+}
+
 fn read_btf(dir: &Path) -> (Result<BtfProtos, String>, Vec<String>) {
     let vmlinux = dir.join("vmlinux");
     let base = match crate::sys::read_file(&vmlinux).map(crate::sys::FileBytes::into_vec) {
@@ -309,20 +307,7 @@ fn read_btf(dir: &Path) -> (Result<BtfProtos, String>, Vec<String>) {
             );
         }
     };
-    let mut modules = Vec::new();
-    if let Ok(entries) = std::fs::read_dir(dir) {
-        for e in entries.flatten() {
-            let name = e.file_name().to_string_lossy().into_owned();
-            if name != "vmlinux"
-                && let Ok(data) =
-                    crate::sys::read_file(&e.path()).map(crate::sys::FileBytes::into_vec)
-            {
-                modules.push((name, data));
-            }
-        }
-    }
-    modules.sort();
-    match BtfProtos::from_blobs(base, modules) {
+    match BtfProtos::from_blobs(base, crate::btf::module_blobs(dir)) {
         Ok((p, skipped)) => (Ok(p), skipped),
         Err(e) => (Err(format!("{}: {e}", vmlinux.display())), Vec::new()),
     }
@@ -357,21 +342,19 @@ impl Sources {
         let read_kallsyms = || {
             timed(|| {
                 open(&paths.kallsyms).and_then(|f| {
-                    TextSymbols::parse(Pipelined::new(f, extra >= 1))
+                    TextSymbols::parse(read_ahead(f, extra >= 1))
                         .map_err(|e| format!("{}: {e}", paths.kallsyms.display()))
                 })
             })
         };
         let read_ftrace = || {
-            timed(|| match &paths.ftrace {
-                None => Err(
+            timed(|| {
+                parse_file(
+                    paths.ftrace.as_deref(),
                     "tracefs is not mounted: mount it with `mount -t tracefs nodev \
-                     /sys/kernel/tracing`"
-                        .to_string(),
-                ),
-                Some(p) => open(p).and_then(|f| {
-                    FtraceFunctions::parse(f).map_err(|e| format!("{}: {e}", p.display()))
-                }),
+                     /sys/kernel/tracing`",
+                    FtraceFunctions::parse,
+                )
             })
         };
         std::thread::scope(|s| {
@@ -380,15 +363,13 @@ impl Sources {
             let kallsyms = spawn_if(2).and_then(|b| b.spawn_scoped(s, read_kallsyms).ok());
             let ftrace = spawn_if(3).and_then(|b| b.spawn_scoped(s, read_ftrace).ok());
             let ((btf, btf_skipped), t_btf) = timed(|| read_btf(&paths.btf_dir));
-            let (blacklist, t_black) = timed(|| match &paths.blacklist {
-                None => Err(
+            let (blacklist, t_black) = timed(|| {
+                parse_file(
+                    paths.blacklist.as_deref(),
                     "debugfs is not mounted: mount it with `mount -t debugfs nodev \
-                     /sys/kernel/debug`"
-                        .to_string(),
-                ),
-                Some(p) => open(p).and_then(|f| {
-                    KprobeBlacklist::parse(f).map_err(|e| format!("{}: {e}", p.display()))
-                }),
+                     /sys/kernel/debug`",
+                    KprobeBlacklist::parse,
+                )
             });
             let (ftrace, t_ftrace) = match ftrace {
                 Some(t) => t
@@ -569,12 +550,12 @@ impl AttachPoints {
     pub fn function_names(&self) -> impl Iterator<Item = &str> {
         let btf = self.sources.btf.as_ref().ok();
         btf.into_iter()
-            .flat_map(|b| b.functions.iter())
-            .filter_map(|f| {
-                let first = self.by_name.get(&f.name)?.first()?;
-                let b = self.sources.btf.as_ref().ok()?;
-                std::ptr::eq(&b.functions[*first as usize], f).then_some(&*f.name)
+            .flat_map(|b| b.functions.iter().enumerate())
+            // A name's first function is the one `by_name` lists first.
+            .filter(|(i, f)| {
+                self.by_name.get(&f.name).and_then(|v| v.first()) == Some(&(*i as u32))
             })
+            .map(|(_, f)| &*f.name)
     }
 
     /// The parameter types of the one BTF function called `name`; `None` when BTF has

@@ -2,7 +2,7 @@
 //! the tests in the VMs run (`--verify-attach`). Each attach loads `r0 = 0; exit` of the
 //! mechanism's program type and attaches it the way a tracer would; every fd is closed on
 //! return, so nothing stays loaded or attached.
-use std::ffi::CString;
+use std::{ffi::CString, os::fd::AsFd};
 
 use aya_obj::generated::bpf_attach_type;
 
@@ -111,10 +111,7 @@ pub fn verify_attach(
                 bpf_attach_type::BPF_TRACE_FEXIT
             } as u32;
             load.attach_btf_id = func.id;
-            load.attach_btf_obj_fd = module_btf.as_ref().map(|f| {
-                use std::os::fd::AsFd;
-                f.as_fd()
-            });
+            load.attach_btf_obj_fd = module_btf.as_ref().map(|f| f.as_fd());
             let mut log = vec![0u8; 64 * 1024];
             let prog = match sys::prog_load(&load, Some(&mut log)) {
                 Ok(p) => p,
@@ -131,7 +128,6 @@ pub fn verify_attach(
                     };
                 }
             };
-            use std::os::fd::AsFd;
             match sys::raw_tracepoint_open(prog.as_fd(), None) {
                 Ok(_link) => VerifyOutcome::Attached,
                 Err(e) => refused("attach", e),
@@ -152,7 +148,6 @@ pub fn verify_attach(
                 Ok(e) => e,
                 Err(e) => return refused("perf_event_open", e),
             };
-            use std::os::fd::AsFd;
             match sys::perf_event_set_bpf(event.as_fd(), prog.as_fd()) {
                 Ok(()) => VerifyOutcome::Attached,
                 Err(e) => refused("PERF_EVENT_IOC_SET_BPF", e),
@@ -165,7 +160,6 @@ pub fn verify_attach(
                 Ok(p) => p,
                 Err(e) => return refused("load", e.errno),
             };
-            use std::os::fd::AsFd;
             match sys::link_create_kprobe_multi(prog.as_fd(), &[&sym]) {
                 Ok(_link) => VerifyOutcome::Attached,
                 Err(e) => refused("link_create", e),

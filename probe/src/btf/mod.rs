@@ -342,6 +342,25 @@ fn name_at<'a>(data: &'a [u8], strs: &Range<usize>, off: u32) -> Result<&'a [u8]
     Ok(&tail[..len])
 }
 
+/// The module BTF blobs of a directory laid out as /sys/kernel/btf (one file per loaded
+/// module beside `vmlinux`), by module name; a file that cannot be read is left out.
+pub fn module_blobs(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut modules = Vec::new();
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for e in entries.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if name != "vmlinux"
+                && let Ok(data) =
+                    crate::sys::read_file(&e.path()).map(crate::sys::FileBytes::into_vec)
+            {
+                modules.push((name, data));
+            }
+        }
+    }
+    modules.sort();
+    modules
+}
+
 /// How many bytes follow the 12-byte common part of type `id`, of `kind` with `vlen`
 /// (for code that rewrites BTF, such as an object loader's fixups).
 pub fn extra_len(id: u32, kind: u32, vlen: usize) -> Result<usize, String> {

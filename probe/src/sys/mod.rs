@@ -518,13 +518,10 @@ impl Drop for FileBytes {
 
 impl FileBytes {
     /// Into an owned vector (a copy when mapped).
-    pub fn into_vec(self) -> Vec<u8> {
+    pub fn into_vec(mut self) -> Vec<u8> {
         match self.map {
             Some(_) => self.to_vec(),
-            None => {
-                let mut me = std::mem::ManuallyDrop::new(self);
-                std::mem::take(&mut me.read)
-            }
+            None => std::mem::take(&mut self.read),
         }
     }
 }
