@@ -256,10 +256,7 @@ fn runnable_for(
             let names: Vec<String> = if !own.is_empty() {
                 vec![ct.function.clone()]
             } else {
-                k.clones(&ct.function)
-                    .iter()
-                    .map(|c| c.to_string())
-                    .collect()
+                k.clones(&ct.function).map(str::to_string).collect()
             };
             let names: Vec<String> = names.into_iter().filter(|n| ft.count(n) > 0).collect();
             let addrs: Vec<u64> = names

@@ -64,9 +64,25 @@ pub struct Line<'a> {
 impl Line<'_> {
     /// The address (0 when kptr_restrict hides it).
     pub fn addr(&self) -> u64 {
-        self.addr_hex.iter().fold(0u64, |a, d| {
-            (a << 4) | (*d as char).to_digit(16).unwrap_or(0) as u64
-        })
+        // `split_line` checked the digits; a table, as this runs on every line.
+        const VALUE: [u8; 256] = {
+            let mut t = [0u8; 256];
+            let mut b = 0;
+            while b < 256 {
+                let c = b as u8;
+                t[b] = match c {
+                    b'0'..=b'9' => c - b'0',
+                    b'a'..=b'f' => c - b'a' + 10,
+                    b'A'..=b'F' => c - b'A' + 10,
+                    _ => 0,
+                };
+                b += 1;
+            }
+            t
+        };
+        self.addr_hex
+            .iter()
+            .fold(0u64, |a, d| (a << 4) | u64::from(VALUE[*d as usize]))
     }
 
     /// Whether the symbol is in a text section (a function or a part of one).

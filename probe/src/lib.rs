@@ -25,6 +25,7 @@ mod fxhash;
 pub mod helpers;
 pub mod inferred;
 pub mod insn;
+mod interned;
 pub mod kallsyms;
 pub mod kernel;
 pub mod key;

@@ -37,6 +37,7 @@ mod sources;
 mod verdict;
 mod verify;
 
+use crate::interned::{NameHash, NameTable};
 pub use sources::{
     CLONE_SUFFIXES, FtraceFunctions, Instance, KprobeBlacklist, TextSymbols, clone_of, valid_symbol,
 };
@@ -203,75 +204,6 @@ pub struct Sources {
     pub timings: [Duration; 4],
 }
 
-/// `f`, read a chunk ahead on a thread of its own when `threaded`: the kernel formats
-/// /proc/kallsyms (half the time of a resolve) while the caller parses the chunk before.
-/// Without the thread (`ulimit -v`, a thread limit), `f` itself.
-fn read_ahead(f: std::fs::File, threaded: bool) -> Box<dyn std::io::Read> {
-    use std::io::Read;
-    const CHUNK: usize = 256 * 1024;
-    let (tx, rx) = std::sync::mpsc::sync_channel(4);
-    let reader = f.try_clone().ok().filter(|_| threaded).and_then(|mut g| {
-        std::thread::Builder::new()
-            .name("kallsyms-read".into())
-            .spawn(move || {
-                loop {
-                    let mut buf = vec![0u8; CHUNK];
-                    let r = loop {
-                        match g.read(&mut buf) {
-                            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                            r => break r,
-                        }
-                    };
-                    let done = !matches!(r, Ok(n) if n > 0);
-                    let sent = tx.send(r.map(|n| {
-                        buf.truncate(n);
-                        buf
-                    }));
-                    if done || sent.is_err() {
-                        return;
-                    }
-                }
-            })
-            .ok()
-    });
-    match reader {
-        Some(_) => Box::new(Chunks {
-            rx,
-            chunk: Vec::new(),
-            at: 0,
-        }),
-        // Nothing was consumed from `f`: it is read from the start.
-        None => Box::new(f),
-    }
-}
-
-/// The chunks [`read_ahead`]'s thread sends, as a `Read`.
-struct Chunks {
-    rx: std::sync::mpsc::Receiver<std::io::Result<Vec<u8>>>,
-    chunk: Vec<u8>,
-    at: usize,
-}
-
-impl std::io::Read for Chunks {
-    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
-        if self.at == self.chunk.len() {
-            match self.rx.recv() {
-                Ok(Ok(c)) => {
-                    self.chunk = c;
-                    self.at = 0;
-                }
-                Ok(Err(e)) => return Err(e),
-                // The reader is done (it sent an empty chunk, then hung up).
-                Err(_) => return Ok(0),
-            }
-        }
-        let n = out.len().min(self.chunk.len() - self.at);
-        out[..n].copy_from_slice(&self.chunk[self.at..self.at + n]);
-        self.at += n;
-        Ok(n)
-    }
-}
-
 fn timed<T>(f: impl FnOnce() -> T) -> (T, Duration) {
     let t = Instant::now();
     let v = f();
@@ -342,8 +274,7 @@ impl Sources {
         let read_kallsyms = || {
             timed(|| {
                 open(&paths.kallsyms).and_then(|f| {
-                    TextSymbols::parse(read_ahead(f, extra >= 1))
-                        .map_err(|e| format!("{}: {e}", paths.kallsyms.display()))
+                    TextSymbols::parse(f).map_err(|e| format!("{}: {e}", paths.kallsyms.display()))
                 })
             })
         };
@@ -360,8 +291,16 @@ impl Sources {
         std::thread::scope(|s| {
             // A thread that cannot start (a thread limit) reads in this one too.
             let spawn_if = |n: usize| (extra >= n).then(std::thread::Builder::new);
-            let kallsyms = spawn_if(2).and_then(|b| b.spawn_scoped(s, read_kallsyms).ok());
-            let ftrace = spawn_if(3).and_then(|b| b.spawn_scoped(s, read_ftrace).ok());
+            let kallsyms = spawn_if(1).and_then(|b| b.spawn_scoped(s, read_kallsyms).ok());
+            // kallsyms (the kernel's formatting, then our parse) takes as long as the
+            // other sources together: on two cores a third thread only slows both
+            // (measured under TCG: 1.3–1.5× the read with two threads, 1.7–1.9× with
+            // three, 2.2× with one).
+            let cores = std::thread::available_parallelism().map_or(1, usize::from);
+            let ftrace = (cores > 2)
+                .then(|| spawn_if(2))
+                .flatten()
+                .and_then(|b| b.spawn_scoped(s, read_ftrace).ok());
             let ((btf, btf_skipped), t_btf) = timed(|| read_btf(&paths.btf_dir));
             let (blacklist, t_black) = timed(|| {
                 parse_file(
@@ -450,8 +389,12 @@ pub struct AttachPoints {
     pub sources: Sources,
     /// The kernel-level answers.
     pub kernel: KernelMechanisms,
-    /// BTF functions by name: indexes into `sources.btf`'s functions.
-    by_name: crate::fxhash::FxMap<Box<str>, Vec<u32>>,
+    /// The distinct BTF function names, in BTF order (vmlinux first).
+    btf_names: NameTable,
+    /// By name id: the index of the first function of that name in `sources.btf`.
+    first_function: Vec<u32>,
+    /// By name id, for the few names with several functions: the others.
+    more_functions: crate::fxhash::FxMap<u32, Vec<u32>>,
 }
 
 /// One mechanism's counts over every BTF function.
@@ -509,53 +452,66 @@ impl AttachPoints {
 
     /// The resolver over sources already read.
     pub fn new(sources: Sources, kernel: KernelMechanisms) -> Self {
-        let mut by_name: crate::fxhash::FxMap<Box<str>, Vec<u32>> = Default::default();
-        if let Ok(btf) = &sources.btf {
-            by_name.reserve(btf.functions.len());
+        let mut ap = AttachPoints {
+            sources,
+            kernel,
+            btf_names: NameTable::default(),
+            first_function: Vec::new(),
+            more_functions: Default::default(),
+        };
+        if let Ok(btf) = &ap.sources.btf {
+            let n = btf.functions.len();
+            ap.btf_names = NameTable::with_capacity(n, n * 24);
+            ap.first_function.reserve(n);
             for (i, f) in btf.functions.iter().enumerate() {
-                match by_name.get_mut(&f.name) {
-                    // pahole of the 6.1 era repeats a FUNC (syscall wrappers) within one
-                    // blob: one function, as kallsyms confirms. Only a second blob's
-                    // function of that name is another one.
-                    Some(v) => {
-                        if !v
-                            .iter()
+                let i = i as u32;
+                match ap.btf_names.intern(&f.name) {
+                    (_, true) => ap.first_function.push(i),
+                    (id, false) => {
+                        let first = ap.first_function[id as usize];
+                        let more = ap.more_functions.entry(id).or_default();
+                        // pahole of the 6.1 era repeats a FUNC (syscall wrappers) within
+                        // one blob: one function, as kallsyms confirms. Only a second
+                        // blob's function of that name is another one.
+                        if !std::iter::once(&first)
+                            .chain(more.iter())
                             .any(|j| btf.functions[*j as usize].module == f.module)
                         {
-                            v.push(i as u32);
+                            more.push(i);
                         }
-                    }
-                    None => {
-                        by_name.insert(f.name.clone(), vec![i as u32]);
                     }
                 }
             }
         }
-        AttachPoints {
-            sources,
-            kernel,
-            by_name,
-        }
+        ap
     }
 
     /// The BTF functions called `name` (several: in two modules, or two statics).
     pub fn btf_functions(&self, name: &str) -> Vec<&BtfFunction> {
-        match (&self.sources.btf, self.by_name.get(name)) {
-            (Ok(btf), Some(ids)) => ids.iter().map(|i| &btf.functions[*i as usize]).collect(),
-            _ => Vec::new(),
-        }
+        self.btf_functions_hashed(name, NameHash::of(name.as_bytes()))
+    }
+
+    pub(super) fn btf_functions_hashed(&self, name: &str, hash: NameHash) -> Vec<&BtfFunction> {
+        self.btf_names
+            .get_hashed(name, hash)
+            .map_or_else(Vec::new, |id| self.btf_functions_of(id))
+    }
+
+    /// The BTF functions whose name has id `id` in `btf_names`.
+    fn btf_functions_of(&self, id: u32) -> Vec<&BtfFunction> {
+        let Ok(btf) = &self.sources.btf else {
+            return Vec::new();
+        };
+        let more = self.more_functions.get(&id).map_or(&[][..], Vec::as_slice);
+        std::iter::once(&self.first_function[id as usize])
+            .chain(more)
+            .map(|i| &btf.functions[*i as usize])
+            .collect()
     }
 
     /// Every distinct BTF function name, in BTF order (vmlinux first).
     pub fn function_names(&self) -> impl Iterator<Item = &str> {
-        let btf = self.sources.btf.as_ref().ok();
-        btf.into_iter()
-            .flat_map(|b| b.functions.iter().enumerate())
-            // A name's first function is the one `by_name` lists first.
-            .filter(|(i, f)| {
-                self.by_name.get(&f.name).and_then(|v| v.first()) == Some(&(*i as u32))
-            })
-            .map(|(_, f)| &*f.name)
+        self.btf_names.iter()
     }
 
     /// The parameter types of the one BTF function called `name`; `None` when BTF has
@@ -587,17 +543,25 @@ impl AttachPoints {
 
     /// Counts over every BTF function.
     pub fn summary(&self) -> Summary {
-        let names: Vec<&str> = self.function_names().collect();
+        let ids: Vec<u32> = (0..self.btf_names.len() as u32).collect();
         // Counts per mechanism (yes, no, unknown), ambiguous, only clones.
         type Counts = ([[usize; 3]; 5], usize, usize);
-        let count = |names: &[&str]| -> Counts {
+        let count = |ids: &[u32]| -> Counts {
             let mut c: Counts = Default::default();
-            for name in names {
-                let facts = verdict::Facts::gather(self, name, true);
+            for id in ids {
+                let facts = verdict::Facts::gather_with(
+                    self,
+                    self.btf_names.name(*id),
+                    self.btf_functions_of(*id),
+                    true,
+                );
                 c.1 += usize::from(facts.ambiguous());
                 c.2 += usize::from(facts.only_clones());
-                for (i, m) in Mechanism::ALL.iter().enumerate() {
-                    let slot = match verdict::class(&facts, &self.kernel, *m) {
+                for (i, class) in verdict::classes(&facts, &self.kernel)
+                    .into_iter()
+                    .enumerate()
+                {
+                    let slot = match class {
                         verdict::Class::Yes => 0,
                         verdict::Class::No => 1,
                         verdict::Class::Unknown => 2,
@@ -608,7 +572,7 @@ impl AttachPoints {
             c
         };
         // Two halves on two threads (one when a thread cannot start).
-        let (a, b) = names.split_at(names.len() / 2);
+        let (a, b) = ids.split_at(ids.len() / 2);
         let (x, y) = std::thread::scope(|s| {
             let other = (crate::kernel::extra_threads_that_fit(ADDRESS_SPACE) >= 1)
                 .then(std::thread::Builder::new)
@@ -621,7 +585,7 @@ impl AttachPoints {
             (x, y)
         });
         Summary {
-            btf_functions: names.len(),
+            btf_functions: ids.len(),
             by_mechanism: Mechanism::ALL
                 .iter()
                 .enumerate()

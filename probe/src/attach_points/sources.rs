@@ -1,9 +1,10 @@
 //! The text sources of the attach-point resolver, parsed apart from I/O: the functions
 //! ftrace can patch (`available_filter_functions`), the kprobe blacklist, and the text
 //! symbols of /proc/kallsyms with their compiler clones. Each parser reads any `Read`.
-use std::{collections::hash_map::Entry, io::Read, sync::Arc};
+use std::{io::Read, sync::Arc};
 
 use crate::fxhash::FxMap;
+use crate::interned::{NameHash, NameTable};
 use crate::kallsyms::{self, KallsymsError};
 
 /// Reads `reader` line by line, calling `line` with each (1-based number, bytes without
@@ -42,14 +43,18 @@ pub fn valid_symbol(name: &[u8]) -> bool {
 /// `name [module]` per line. A name listed twice is two functions (two statics).
 #[derive(Debug, Default)]
 pub struct FtraceFunctions {
-    counts: FxMap<Box<str>, u32>,
+    names: NameTable,
+    /// By name id.
+    counts: Vec<u32>,
 }
 
 impl FtraceFunctions {
     /// Parses the file's text.
     pub fn parse<R: Read>(reader: R) -> Result<Self, String> {
-        let mut counts: FxMap<Box<str>, u32> = FxMap::default();
-        counts.reserve(64 * 1024);
+        let mut out = FtraceFunctions {
+            names: NameTable::with_capacity(64 * 1024, 1 << 20),
+            counts: Vec::with_capacity(64 * 1024),
+        };
         for_each_line(reader, |no, line| {
             let name = match memchr::memchr(b' ', line) {
                 Some(sp) => {
@@ -70,30 +75,34 @@ impl FtraceFunctions {
                 return Err(format!("line {no}: not a function name"));
             }
             let name = std::str::from_utf8(name).expect("checked ASCII");
-            match counts.get_mut(name) {
-                Some(c) => *c += 1,
-                None => {
-                    counts.insert(name.into(), 1);
-                }
+            match out.names.intern(name) {
+                (_, true) => out.counts.push(1),
+                (id, false) => out.counts[id as usize] += 1,
             }
             Ok(())
         })?;
-        Ok(FtraceFunctions { counts })
+        Ok(out)
     }
 
     /// How many functions of that name ftrace can patch.
     pub fn count(&self, name: &str) -> u32 {
-        self.counts.get(name).copied().unwrap_or(0)
+        self.count_hashed(name, NameHash::of(name.as_bytes()))
+    }
+
+    pub(crate) fn count_hashed(&self, name: &str, hash: NameHash) -> u32 {
+        self.names
+            .get_hashed(name, hash)
+            .map_or(0, |id| self.counts[id as usize])
     }
 
     /// How many names are listed.
     pub fn len(&self) -> usize {
-        self.counts.len()
+        self.names.len()
     }
 
     /// Whether nothing is listed.
     pub fn is_empty(&self) -> bool {
-        self.counts.is_empty()
+        self.names.len() == 0
     }
 }
 
@@ -234,8 +243,13 @@ impl Instances {
 /// clones of each original name.
 #[derive(Debug, Default)]
 pub struct TextSymbols {
-    instances: FxMap<Box<str>, Instances>,
-    clones: FxMap<Box<str>, Vec<Box<str>>>,
+    names: NameTable,
+    /// By name id.
+    instances: Vec<Instances>,
+    /// The names that have compiler clones.
+    originals: NameTable,
+    /// By `originals` id: the name ids of its clones, in kallsyms order.
+    clones: Vec<Vec<u32>>,
     /// Whether every address read 0 (kptr_restrict hides them).
     pub addresses_hidden: bool,
 }
@@ -243,8 +257,11 @@ pub struct TextSymbols {
 impl TextSymbols {
     /// Parses kallsyms text, keeping text symbols (types `t T w W`).
     pub fn parse<R: Read>(reader: R) -> Result<Self, KallsymsError> {
-        let mut out = TextSymbols::default();
-        out.instances.reserve(128 * 1024);
+        let mut out = TextSymbols {
+            names: NameTable::with_capacity(128 * 1024, 4 << 20),
+            instances: Vec::with_capacity(128 * 1024),
+            ..Default::default()
+        };
         let mut nonzero = false;
         // Module lines come grouped by module: one shared name per module.
         let mut last_module: Option<Arc<str>> = None;
@@ -269,15 +286,18 @@ impl TextSymbols {
                     last_module.clone()
                 }
             };
-            // One hash per line: nearly every name is new, so its key is built anyway.
-            match out.instances.entry(name.into()) {
-                Entry::Occupied(mut e) => e.get_mut().push(Instance { addr, module }),
-                Entry::Vacant(e) => {
-                    e.insert(Instances::One(Instance { addr, module }));
+            let instance = Instance { addr, module };
+            match out.names.intern(name) {
+                (id, true) => {
+                    out.instances.push(Instances::One(instance));
                     if let Some((base, _)) = clone_of(name) {
-                        out.clones.entry(base.into()).or_default().push(name.into());
+                        match out.originals.intern(base) {
+                            (_, true) => out.clones.push(vec![id]),
+                            (o, false) => out.clones[o as usize].push(id),
+                        }
                     }
                 }
+                (id, false) => out.instances[id as usize].push(instance),
             }
             Ok(())
         })?;
@@ -287,22 +307,40 @@ impl TextSymbols {
 
     /// Every instance of `name`.
     pub fn get(&self, name: &str) -> &[Instance] {
-        self.instances.get(name).map_or(&[], Instances::as_slice)
+        self.get_hashed(name, NameHash::of(name.as_bytes()))
+    }
+
+    pub(crate) fn get_hashed(&self, name: &str, hash: NameHash) -> &[Instance] {
+        self.names
+            .get_hashed(name, hash)
+            .map_or(&[], |id| self.instances[id as usize].as_slice())
     }
 
     /// The compiler clones of `name` (`name.isra.0`, …), in kallsyms order.
-    pub fn clones(&self, name: &str) -> &[Box<str>] {
-        self.clones.get(name).map_or(&[], Vec::as_slice)
+    pub fn clones(&self, name: &str) -> impl ExactSizeIterator<Item = &str> {
+        self.clones_hashed(name, NameHash::of(name.as_bytes()))
+    }
+
+    pub(crate) fn clones_hashed(
+        &self,
+        name: &str,
+        hash: NameHash,
+    ) -> impl ExactSizeIterator<Item = &str> {
+        self.originals
+            .get_hashed(name, hash)
+            .map_or(&[][..], |o| self.clones[o as usize].as_slice())
+            .iter()
+            .map(|id| self.names.name(*id))
     }
 
     /// How many distinct text symbol names there are.
     pub fn len(&self) -> usize {
-        self.instances.len()
+        self.names.len()
     }
 
     /// Whether there are none.
     pub fn is_empty(&self) -> bool {
-        self.instances.is_empty()
+        self.names.len() == 0
     }
 }
 

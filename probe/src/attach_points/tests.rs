@@ -307,7 +307,8 @@ fn the_counted_class_is_the_answers_class() {
         for name in names {
             let quiet = verdict::Facts::gather(ap, name, true);
             let loud = verdict::Facts::gather(ap, name, false);
-            for m in Mechanism::ALL {
+            let all = verdict::classes(&quiet, &ap.kernel);
+            for (i, m) in Mechanism::ALL.into_iter().enumerate() {
                 let a = verdict::answer(&loud, &ap.kernel, m);
                 let want = match a.answer.support {
                     Support::Supported { .. } => verdict::Class::Yes,
@@ -315,6 +316,7 @@ fn the_counted_class_is_the_answers_class() {
                     Support::Unknown { .. } => verdict::Class::Unknown,
                 };
                 assert_eq!(verdict::class(&quiet, &ap.kernel, m), want, "{name} {m}");
+                assert_eq!(all[i], want, "{name} {m}, all at once");
             }
         }
     }

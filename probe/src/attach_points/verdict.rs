@@ -1,5 +1,6 @@
 //! The rules: how the sources' facts about one function, and the kernel's mechanisms,
 //! become one answer per mechanism. Each rule cites the kernel code that enforces it.
+use crate::interned::NameHash;
 use crate::{
     btf::{BtfFunction, Linkage, ValueKind},
     conditions::{LockdownMode, REFUSED_BY_LOCKDOWN},
@@ -116,32 +117,63 @@ pub(super) struct Facts<'a> {
     kallsyms: Result<&'a [Instance], &'a str>,
     clones: Vec<(&'a str, &'a [Instance])>,
     ftrace: Result<&'a FtraceFunctions, &'a str>,
+    own_ftrace_count: Result<u32, &'a str>,
     blacklist: Result<&'a KprobeBlacklist, &'a str>,
 }
 
 impl<'a> Facts<'a> {
     pub(super) fn gather(ap: &'a AttachPoints, name: &'a str, quiet: bool) -> Self {
+        // One hash for every table's lookup: resolving every function is mostly lookups.
+        let hash = NameHash::of(name.as_bytes());
+        Self::gather_hashed(ap, name, hash, ap.btf_functions_hashed(name, hash), quiet)
+    }
+
+    /// [`gather`](Self::gather) for a name whose BTF functions are already known.
+    pub(super) fn gather_with(
+        ap: &'a AttachPoints,
+        name: &'a str,
+        btf: Vec<&'a BtfFunction>,
+        quiet: bool,
+    ) -> Self {
+        Self::gather_hashed(ap, name, NameHash::of(name.as_bytes()), btf, quiet)
+    }
+
+    fn gather_hashed(
+        ap: &'a AttachPoints,
+        name: &'a str,
+        hash: NameHash,
+        btf: Vec<&'a BtfFunction>,
+        quiet: bool,
+    ) -> Self {
         let s = &ap.sources;
+        let ftrace = s.ftrace.as_ref().map_err(String::as_str);
         Facts {
             name,
             quiet,
-            btf: s
-                .btf
-                .as_ref()
-                .map(|_| ap.btf_functions(name))
-                .map_err(String::as_str),
+            btf: s.btf.as_ref().map(|_| btf).map_err(String::as_str),
             btf_modules: s.btf.as_ref().map_or(0, |b| b.modules().count()),
             kallsyms: s
                 .kallsyms
                 .as_ref()
-                .map(|k| k.get(name))
+                .map(|k| k.get_hashed(name, hash))
                 .map_err(String::as_str),
             clones: match &s.kallsyms {
-                Ok(k) => k.clones(name).iter().map(|c| (&**c, k.get(c))).collect(),
+                Ok(k) => k.clones_hashed(name, hash).map(|c| (c, k.get(c))).collect(),
                 Err(_) => Vec::new(),
             },
-            ftrace: s.ftrace.as_ref().map_err(String::as_str),
+            own_ftrace_count: ftrace.map(|ft| ft.count_hashed(name, hash)),
+            ftrace,
             blacklist: s.blacklist.as_ref().map_err(String::as_str),
+        }
+    }
+
+    /// How many functions called `symbol` ftrace can patch (`name`'s own count looked up
+    /// once).
+    fn ftrace_count(&self, symbol: &str) -> Result<u32, &'a str> {
+        if symbol == self.name {
+            self.own_ftrace_count
+        } else {
+            self.ftrace.map(|ft| ft.count(symbol))
         }
     }
 
@@ -272,6 +304,25 @@ pub(super) fn class(f: &Facts<'_>, k: &KernelMechanisms, m: Mechanism) -> Class 
         (Class::Unknown, _) | (_, Class::Unknown) => Class::Unknown,
         _ => Class::Yes,
     }
+}
+
+/// Every mechanism's [`class`], in [`Mechanism::ALL`]'s order, each rule decided once:
+/// kretprobe's rules are kprobe's, and fexit's are fentry's but for `__noreturn`.
+pub(super) fn classes(f: &Facts<'_>, k: &KernelMechanisms) -> [Class; 5] {
+    let fentry = class(f, k, Mechanism::Fentry);
+    let fexit = if noreturn(f.name) {
+        class(f, k, Mechanism::Fexit)
+    } else {
+        fentry
+    };
+    let kprobe = class(f, k, Mechanism::Kprobe);
+    [
+        fentry,
+        fexit,
+        kprobe,
+        kprobe,
+        class(f, k, Mechanism::KprobeMulti),
+    ]
 }
 
 type Verdict = (Support, Option<String>, Option<String>);
@@ -416,7 +467,7 @@ fn trampoline(f: &Facts<'_>, k: &KernelMechanisms, fexit: bool) -> Verdict {
             );
         }
     }
-    match f.ftrace.map(|ft| ft.count(name)) {
+    match f.own_ftrace_count {
         Err(e) => (
             unknown(msg!(
                 f.quiet,
@@ -572,7 +623,7 @@ fn kprobe(f: &Facts<'_>, k: &KernelMechanisms) -> Verdict {
         }
     };
     if k.kprobe_needs_ftrace {
-        match f.ftrace.map(|ft| ft.count(symbol)) {
+        match f.ftrace_count(symbol) {
             Err(e) => {
                 return (
                     unknown(msg!(
@@ -647,7 +698,7 @@ fn kprobe_multi(f: &Facts<'_>) -> Verdict {
         i.first()
             .and_then(|i| i.module.as_deref().map(str::to_string))
     };
-    match (ft.count(name), f.kallsyms) {
+    match (f.ftrace_count(name).unwrap_or(0), f.kallsyms) {
         (1, Ok(inst)) if inst.len() <= 1 => (
             Support::Supported {
                 evidence: Some(ev(msg!(

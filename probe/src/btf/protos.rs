@@ -5,7 +5,7 @@
 //!
 //! vmlinux is read alone; a module's split BTF continues vmlinux's type ids and strings,
 //! so a module function's parameters may name vmlinux types.
-use std::ops::Range;
+use std::{ops::Range, sync::Arc};
 
 use aya_obj::generated::{
     BTF_KIND_CONST, BTF_KIND_ENUM, BTF_KIND_ENUM64, BTF_KIND_FLOAT, BTF_KIND_FUNC,
@@ -80,7 +80,7 @@ pub struct BtfFunction {
     /// Its name.
     pub name: Box<str>,
     /// The module whose BTF holds it; `None` for vmlinux.
-    pub module: Option<Box<str>>,
+    pub module: Option<Arc<str>>,
     /// Its BTF type id (a module's ids follow vmlinux's).
     pub id: u32,
     /// Static, global or extern.
@@ -168,9 +168,9 @@ impl BtfProtos {
             return Err("type section ends inside a type".into());
         }
         let blob_index = self.blobs.len() as u16;
-        let module: Option<Box<str>> = module.map(Into::into);
+        let module: Option<Arc<str>> = module.map(Into::into);
         if let Some(m) = &module {
-            self.modules.push(m.clone());
+            self.modules.push(m.as_ref().into());
         }
         self.blobs.push(Blob {
             data,
@@ -181,7 +181,7 @@ impl BtfProtos {
         });
         let mut functions = Vec::with_capacity(func_at.len());
         for (fid, ty) in func_at {
-            let name = self.name(ty.name_off, blob_index, base_str_len)?;
+            let name = self.name_str(ty.name_off, blob_index, base_str_len)?;
             let linkage = match ty.vlen() {
                 0 => Linkage::Static,
                 1 => Linkage::Global,
@@ -204,11 +204,13 @@ impl BtfProtos {
                 .filter(|p| p.kind() == BTF_KIND_FUNC_PROTO)
             {
                 f.ret = self.value_kind(p.size_or_type, blob_index);
-                for t in self.param_ids(&p, proto, blob_index) {
-                    if t == 0 {
+                let ids = self.param_ids(&p, proto, blob_index);
+                f.params.reserve_exact(ids.len());
+                for t in ids {
+                    if *t == 0 {
                         f.variadic = true;
                     } else {
-                        f.params.push(self.value_kind(t, blob_index));
+                        f.params.push(self.value_kind(*t, blob_index));
                     }
                 }
             }
@@ -219,6 +221,10 @@ impl BtfProtos {
     }
 
     fn name(&self, off: u32, blob: u16, base_str_len: u32) -> Result<String, String> {
+        self.name_str(off, blob, base_str_len).map(str::to_string)
+    }
+
+    fn name_str(&self, off: u32, blob: u16, base_str_len: u32) -> Result<&str, String> {
         let bytes = if blob > 0 && off < base_str_len {
             let b = &self.blobs[0];
             name_at(&b.data, &b.strs, off)?
@@ -230,7 +236,7 @@ impl BtfProtos {
                 off - if blob > 0 { base_str_len } else { 0 },
             )?
         };
-        String::from_utf8(bytes.to_vec()).map_err(|e| e.to_string())
+        std::str::from_utf8(bytes).map_err(|e| e.to_string())
     }
 
     fn name_of(&self, ty: &Ty, blob: u16) -> String {
@@ -260,12 +266,11 @@ impl BtfProtos {
         }
     }
 
-    fn param_ids(&self, proto: &Ty, proto_id: u32, blob: u16) -> Vec<u32> {
+    fn param_ids(&self, proto: &Ty, proto_id: u32, blob: u16) -> &[u32] {
         let b = &self.blobs[self.blob_of(proto_id, blob) as usize];
         let start = proto.params as usize;
         b.params
             .get(start..start + proto.vlen())
-            .map(<[u32]>::to_vec)
             .unwrap_or_default()
     }
 
@@ -307,9 +312,9 @@ impl BtfProtos {
             return Vec::new();
         };
         self.param_ids(&p, f.proto, f.blob)
-            .into_iter()
-            .filter(|t| *t != 0)
-            .map(|t| self.spell(t, f.blob, 0))
+            .iter()
+            .filter(|t| **t != 0)
+            .map(|t| self.spell(*t, f.blob, 0))
             .collect()
     }
 

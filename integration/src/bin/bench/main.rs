@@ -437,32 +437,36 @@ fn attach_points(rows: &mut Vec<Row>, runs: usize) {
         println!("  available_filter_functions is not readable here: no figure");
         return;
     };
+    // Each source's raw read: BTF (vmlinux and modules), ftrace, kallsyms.
     let read_all = || {
-        let mut n = 0;
-        for p in [
-            paths.btf_dir.join("vmlinux"),
-            ftrace.clone(),
-            paths.kallsyms.clone(),
-        ] {
-            n += fs::read(&p).map_or(0, |b| b.len());
-        }
+        let mut t = [Duration::ZERO; 3];
+        let s = Instant::now();
+        std::hint::black_box(fs::read(paths.btf_dir.join("vmlinux")).map_or(0, |b| b.len()));
         if let Ok(d) = fs::read_dir(&paths.btf_dir) {
             for e in d.flatten() {
                 if e.file_name() != "vmlinux" {
-                    n += fs::read(e.path()).map_or(0, |b| b.len());
+                    std::hint::black_box(fs::read(e.path()).map_or(0, |b| b.len()));
                 }
             }
         }
-        n
+        t[0] = s.elapsed();
+        for (i, p) in [(1, &ftrace), (2, &paths.kallsyms)] {
+            let s = Instant::now();
+            std::hint::black_box(fs::read(p).map_or(0, |b| b.len()));
+            t[i] = s.elapsed();
+        }
+        t
     };
     let kernel = KernelMechanisms::from_source(&f);
     let (mut read, mut resolve) = (Vec::new(), Vec::new());
     let mut functions = 0;
     let mut parts = Vec::new();
+    let mut reads = Vec::new();
     for _ in 0..runs.max(1) {
         let s = Instant::now();
-        std::hint::black_box(read_all());
+        let each = read_all();
         read.push(s.elapsed());
+        reads.push(each);
         let s = Instant::now();
         let sources = Sources::read(&paths);
         let t_sources = s.elapsed();
@@ -477,6 +481,14 @@ fn attach_points(rows: &mut Vec<Row>, runs: usize) {
             t_index - t_sources,
             s.elapsed() - t_index,
         ));
+    }
+    if let Some(r) = reads.last() {
+        println!(
+            "  (last read: BTF {}, ftrace {}, kallsyms {})",
+            ms(r[0]),
+            ms(r[1]),
+            ms(r[2])
+        );
     }
     if let Some((t, src, index, summary)) = parts.last() {
         println!(
