@@ -4,7 +4,7 @@
 //! them, and the ids let the resolver's tables be plain vectors.
 use std::hash::Hasher;
 
-use hashbrown::HashTable;
+use hashbrown::{HashTable, hash_table::Entry};
 
 use crate::fxhash::FxHasher;
 
@@ -26,7 +26,6 @@ pub(crate) struct NameTable {
     arena: String,
     /// Each id's `(start, end)` in `arena`.
     spans: Vec<(u32, u32)>,
-    hashes: Vec<u64>,
     /// Each slot carries its name's span, so a lookup reads the arena only on a likely
     /// match: lookups are most of resolving every function, and each miss in the cache
     /// counts.
@@ -46,7 +45,6 @@ impl NameTable {
         NameTable {
             arena: String::with_capacity(bytes),
             spans: Vec::with_capacity(names),
-            hashes: Vec::with_capacity(names),
             slots: HashTable::with_capacity(names),
         }
     }
@@ -65,25 +63,29 @@ impl NameTable {
 
     /// The id of `name`, adding it if new; `true` when it was added.
     pub(crate) fn intern(&mut self, name: &str) -> (u32, bool) {
-        let hash = NameHash::of(name.as_bytes()).0;
         let bytes = name.as_bytes();
         let arena = self.arena.as_bytes();
-        if let Some(s) = self.slots.find(hash, |s| {
-            (s.end - s.start) as usize == bytes.len()
-                && &arena[s.start as usize..s.end as usize] == bytes
-        }) {
-            return (s.id, false);
+        let entry = self.slots.entry(
+            NameHash::of(bytes).0,
+            |s| {
+                (s.end - s.start) as usize == bytes.len()
+                    && &arena[s.start as usize..s.end as usize] == bytes
+            },
+            // Only when the table grows.
+            |s| NameHash::of(&arena[s.start as usize..s.end as usize]).0,
+        );
+        match entry {
+            Entry::Occupied(o) => (o.get().id, false),
+            Entry::Vacant(v) => {
+                let id = self.spans.len() as u32;
+                let start = self.arena.len() as u32;
+                self.arena.push_str(name);
+                let end = self.arena.len() as u32;
+                self.spans.push((start, end));
+                v.insert(Slot { id, start, end });
+                (id, true)
+            }
         }
-        let id = self.spans.len() as u32;
-        let start = self.arena.len() as u32;
-        self.arena.push_str(name);
-        let end = self.arena.len() as u32;
-        self.spans.push((start, end));
-        self.hashes.push(hash);
-        let hashes = &self.hashes;
-        self.slots
-            .insert_unique(hash, Slot { id, start, end }, |s| hashes[s.id as usize]);
-        (id, true)
     }
 
     /// The name with id `id`.
@@ -98,7 +100,7 @@ impl NameTable {
     }
 
     /// Every name, in id order.
-    pub(crate) fn iter(&self) -> impl Iterator<Item = &str> {
+    pub(crate) fn iter(&self) -> impl ExactSizeIterator<Item = &str> {
         (0..self.spans.len() as u32).map(|id| self.name(id))
     }
 }

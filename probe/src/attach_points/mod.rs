@@ -37,7 +37,7 @@ mod sources;
 mod verdict;
 mod verify;
 
-use crate::interned::{NameHash, NameTable};
+use crate::interned::NameHash;
 pub use sources::{
     CLONE_SUFFIXES, FtraceFunctions, Instance, KprobeBlacklist, TextSymbols, clone_of, valid_symbol,
 };
@@ -389,12 +389,6 @@ pub struct AttachPoints {
     pub sources: Sources,
     /// The kernel-level answers.
     pub kernel: KernelMechanisms,
-    /// The distinct BTF function names, in BTF order (vmlinux first).
-    btf_names: NameTable,
-    /// By name id: the index of the first function of that name in `sources.btf`.
-    first_function: Vec<u32>,
-    /// By name id, for the few names with several functions: the others.
-    more_functions: crate::fxhash::FxMap<u32, Vec<u32>>,
 }
 
 /// One mechanism's counts over every BTF function.
@@ -452,38 +446,7 @@ impl AttachPoints {
 
     /// The resolver over sources already read.
     pub fn new(sources: Sources, kernel: KernelMechanisms) -> Self {
-        let mut ap = AttachPoints {
-            sources,
-            kernel,
-            btf_names: NameTable::default(),
-            first_function: Vec::new(),
-            more_functions: Default::default(),
-        };
-        if let Ok(btf) = &ap.sources.btf {
-            let n = btf.functions.len();
-            ap.btf_names = NameTable::with_capacity(n, n * 24);
-            ap.first_function.reserve(n);
-            for (i, f) in btf.functions.iter().enumerate() {
-                let i = i as u32;
-                match ap.btf_names.intern(&f.name) {
-                    (_, true) => ap.first_function.push(i),
-                    (id, false) => {
-                        let first = ap.first_function[id as usize];
-                        let more = ap.more_functions.entry(id).or_default();
-                        // pahole of the 6.1 era repeats a FUNC (syscall wrappers) within
-                        // one blob: one function, as kallsyms confirms. Only a second
-                        // blob's function of that name is another one.
-                        if !std::iter::once(&first)
-                            .chain(more.iter())
-                            .any(|j| btf.functions[*j as usize].module == f.module)
-                        {
-                            more.push(i);
-                        }
-                    }
-                }
-            }
-        }
-        ap
+        AttachPoints { sources, kernel }
     }
 
     /// The BTF functions called `name` (several: in two modules, or two statics).
@@ -492,26 +455,18 @@ impl AttachPoints {
     }
 
     pub(super) fn btf_functions_hashed(&self, name: &str, hash: NameHash) -> Vec<&BtfFunction> {
-        self.btf_names
-            .get_hashed(name, hash)
-            .map_or_else(Vec::new, |id| self.btf_functions_of(id))
-    }
-
-    /// The BTF functions whose name has id `id` in `btf_names`.
-    fn btf_functions_of(&self, id: u32) -> Vec<&BtfFunction> {
-        let Ok(btf) = &self.sources.btf else {
-            return Vec::new();
-        };
-        let more = self.more_functions.get(&id).map_or(&[][..], Vec::as_slice);
-        std::iter::once(&self.first_function[id as usize])
-            .chain(more)
-            .map(|i| &btf.functions[*i as usize])
-            .collect()
+        self.sources.btf.as_ref().map_or_else(
+            |_| Vec::new(),
+            |b| {
+                b.name_id(name, hash)
+                    .map_or_else(Vec::new, |id| b.named(id))
+            },
+        )
     }
 
     /// Every distinct BTF function name, in BTF order (vmlinux first).
     pub fn function_names(&self) -> impl Iterator<Item = &str> {
-        self.btf_names.iter()
+        self.sources.btf.iter().flat_map(|b| b.names())
     }
 
     /// The parameter types of the one BTF function called `name`; `None` when BTF has
@@ -543,18 +498,16 @@ impl AttachPoints {
 
     /// Counts over every BTF function.
     pub fn summary(&self) -> Summary {
-        let ids: Vec<u32> = (0..self.btf_names.len() as u32).collect();
+        let btf = self.sources.btf.as_ref().ok();
+        let ids: Vec<u32> = (0..btf.map_or(0, |b| b.names().len() as u32)).collect();
         // Counts per mechanism (yes, no, unknown), ambiguous, only clones.
         type Counts = ([[usize; 3]; 5], usize, usize);
         let count = |ids: &[u32]| -> Counts {
             let mut c: Counts = Default::default();
+            let Some(btf) = btf else { return c };
             for id in ids {
-                let facts = verdict::Facts::gather_with(
-                    self,
-                    self.btf_names.name(*id),
-                    self.btf_functions_of(*id),
-                    true,
-                );
+                let facts =
+                    verdict::Facts::gather_with(self, btf.function_name(*id), btf.named(*id), true);
                 c.1 += usize::from(facts.ambiguous());
                 c.2 += usize::from(facts.only_clones());
                 for (i, class) in verdict::classes(&facts, &self.kernel)

@@ -7,6 +7,9 @@
 //! so a module function's parameters may name vmlinux types.
 use std::{ops::Range, sync::Arc};
 
+use crate::fxhash::FxMap;
+use crate::interned::{NameHash, NameTable};
+
 use aya_obj::generated::{
     BTF_KIND_CONST, BTF_KIND_ENUM, BTF_KIND_ENUM64, BTF_KIND_FLOAT, BTF_KIND_FUNC,
     BTF_KIND_FUNC_PROTO, BTF_KIND_FWD, BTF_KIND_INT, BTF_KIND_PTR, BTF_KIND_RESTRICT,
@@ -103,6 +106,12 @@ pub struct BtfProtos {
     pub functions: Vec<BtfFunction>,
     /// The module names, in blob order after vmlinux.
     modules: Vec<Box<str>>,
+    /// The distinct function names, in `functions`' order.
+    names: NameTable,
+    /// By name id: the index in `functions` of the first function of that name.
+    first_named: Vec<u32>,
+    /// By name id, for the few names with several functions: the others.
+    more_named: FxMap<u32, Vec<u32>>,
 }
 
 impl BtfProtos {
@@ -121,7 +130,57 @@ impl BtfProtos {
                 skipped.push(format!("{name}: {e}"));
             }
         }
+        out.index_names();
         Ok((out, skipped))
+    }
+
+    fn index_names(&mut self) {
+        let n = self.functions.len();
+        self.names = NameTable::with_capacity(n, n * 24);
+        self.first_named = Vec::with_capacity(n);
+        for (i, f) in self.functions.iter().enumerate() {
+            let i = i as u32;
+            match self.names.intern(&f.name) {
+                (_, true) => self.first_named.push(i),
+                (id, false) => {
+                    let first = self.first_named[id as usize];
+                    let more = self.more_named.entry(id).or_default();
+                    // pahole of the 6.1 era repeats a FUNC (syscall wrappers) within one
+                    // blob: one function, as kallsyms confirms. Only a second blob's
+                    // function of that name is another one.
+                    if !std::iter::once(&first)
+                        .chain(more.iter())
+                        .any(|j| self.functions[*j as usize].module == f.module)
+                    {
+                        more.push(i);
+                    }
+                }
+            }
+        }
+    }
+
+    /// The distinct function names, vmlinux's first, as an iterator over ids in order.
+    pub(crate) fn names(&self) -> impl ExactSizeIterator<Item = &str> {
+        self.names.iter()
+    }
+
+    /// The function name with id `id` (see [`names`](Self::names)).
+    pub(crate) fn function_name(&self, id: u32) -> &str {
+        self.names.name(id)
+    }
+
+    /// The id of function name `name`.
+    pub(crate) fn name_id(&self, name: &str, hash: NameHash) -> Option<u32> {
+        self.names.get_hashed(name, hash)
+    }
+
+    /// The functions whose name has id `id`: one, or several in different blobs.
+    pub(crate) fn named(&self, id: u32) -> Vec<&BtfFunction> {
+        let more = self.more_named.get(&id).map_or(&[][..], Vec::as_slice);
+        std::iter::once(&self.first_named[id as usize])
+            .chain(more)
+            .map(|i| &self.functions[*i as usize])
+            .collect()
     }
 
     fn add(&mut self, data: Vec<u8>, module: Option<String>) -> Result<(), String> {
