@@ -359,8 +359,11 @@ impl KernelMechanisms {
     pub fn from_source(src: &dyn FeatureSource) -> Self {
         let sys = src.system();
         let mut kprobe = src.program_type(ProgramType::KPROBE);
-        if kprobe.is_supported()
+        // The program type loading says nothing of attaching: a kprobe program loads on a
+        // kernel without kprobe events, and under lockdown.
+        if !matches!(kprobe.support, crate::support::Support::Unsupported { .. })
             && let Some(why) = verdict::kprobes_refused(sys)
+            && (kprobe.is_supported() || matches!(why, crate::support::Support::Unsupported { .. }))
         {
             kprobe = Answer::probed(why);
         }

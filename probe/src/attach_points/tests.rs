@@ -321,3 +321,19 @@ fn the_counted_class_is_the_answers_class() {
         }
     }
 }
+
+#[test]
+fn a_kernel_without_kprobe_events_outranks_lockdown() {
+    use crate::conditions::LockdownMode;
+    let no = |s: Option<Support>| matches!(s, Some(Support::Unsupported { .. }));
+    let unknown = |s: Option<Support>| matches!(s, Some(Support::Unknown { .. }));
+    let locked = Some(LockdownMode::Integrity);
+    assert!(no(verdict::kprobes_refused_by(Some(false), locked)));
+    assert!(no(verdict::kprobes_refused_by(Some(false), None)));
+    assert!(unknown(verdict::kprobes_refused_by(Some(true), locked)));
+    assert!(unknown(verdict::kprobes_refused_by(None, locked)));
+    assert!(verdict::kprobes_refused_by(Some(true), None).is_none());
+    // Unknown PMUs (no sysfs) claim nothing.
+    assert!(verdict::kprobes_refused_by(None, None).is_none());
+    assert!(verdict::kprobes_refused_by(Some(true), Some(LockdownMode::None)).is_none());
+}

@@ -76,10 +76,30 @@ pub fn max_trampoline_args(release: Option<&KernelRelease>, arch: &str) -> Optio
     }
 }
 
-/// Why kprobes cannot be created here, when the kernel-level facts say so: lockdown
-/// (LOCKDOWN_KPROBES, integrity and above) or no kprobe PMU (CONFIG_KPROBE_EVENTS).
+/// Why kprobes cannot be created here, when the kernel-level facts say so: no kprobe PMU
+/// (CONFIG_KPROBE_EVENTS) or lockdown (LOCKDOWN_KPROBES, integrity and above).
 pub(crate) fn kprobes_refused(sys: &SystemInfo) -> Option<Support> {
-    if let Some(mode @ (LockdownMode::Integrity | LockdownMode::Confidentiality)) = sys.lockdown {
+    let devices = std::path::Path::new("/sys/bus/event_source/devices");
+    // Without sysfs (a container) nothing is known of the PMUs.
+    let pmu = devices.is_dir().then(|| devices.join("kprobe").exists());
+    kprobes_refused_by(pmu, sys.lockdown)
+}
+
+/// [`kprobes_refused`] from its facts: whether the kprobe PMU is there (`None`: unknown),
+/// and the lockdown mode. A kernel without the mechanism is a "no" whatever lockdown
+/// says; lockdown only makes a mechanism the kernel has unusable, so it is "unknown".
+pub(crate) fn kprobes_refused_by(
+    pmu: Option<bool>,
+    lockdown: Option<LockdownMode>,
+) -> Option<Support> {
+    if pmu == Some(false) {
+        return Some(Support::Unsupported {
+            scope: Scope::Kernel,
+            evidence: Evidence::probe("/sys/bus/event_source/devices/kprobe")
+                .with_detail("this kernel has no kprobe PMU (built without CONFIG_KPROBE_EVENTS)"),
+        });
+    }
+    if let Some(mode @ (LockdownMode::Integrity | LockdownMode::Confidentiality)) = lockdown {
         return Some(Support::unknown(
             format!(
                 "{REFUSED_BY_LOCKDOWN}{}: the kernel refuses to create kprobes \
@@ -88,13 +108,6 @@ pub(crate) fn kprobes_refused(sys: &SystemInfo) -> Option<Support> {
             ),
             None,
         ));
-    }
-    if !std::path::Path::new("/sys/bus/event_source/devices/kprobe").exists() {
-        return Some(Support::Unsupported {
-            scope: Scope::Kernel,
-            evidence: Evidence::probe("/sys/bus/event_source/devices/kprobe")
-                .with_detail("this kernel has no kprobe PMU (built without CONFIG_KPROBE_EVENTS)"),
-        });
     }
     None
 }
