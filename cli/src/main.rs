@@ -63,6 +63,11 @@ struct Cli {
     /// `recorded` (what will my tracer do on 5.10, without 5.10?).
     #[arg(long, global = true, value_name = "REPORT.json")]
     profile: Option<std::path::PathBuf>,
+    /// Probe through a BPF token (6.9+) created from the delegated bpffs mounted at PATH,
+    /// as a tracer in a container would: what the token allows is probed, the rest is
+    /// refused and answered unknown. Also from BPF_FEATURES_TOKEN.
+    #[arg(long, global = true, value_name = "PATH", env = probe::token::TOKEN_ENV)]
+    token: Option<std::path::PathBuf>,
     /// Never colour the text report.
     #[arg(long, global = true)]
     no_color: bool,
@@ -175,6 +180,8 @@ fn options(cli: &Cli) -> Result<Options, String> {
         threads: cli.threads.into(),
         force_inferred: None,
         cache: cli.cache.clone(),
+        // Created by `run`, for the commands that probe this kernel.
+        token: None,
     })
 }
 
@@ -446,7 +453,25 @@ fn run() -> ExitCode {
         return compare(reports, if cli.json { "json" } else { format });
     }
     if let Some(path) = &cli.profile {
+        if cli.token.is_some() {
+            eprintln!(
+                "bpf-features: --token probes this kernel through a token; --profile answers \
+                 from a recorded report: pick one"
+            );
+            return ExitCode::from(2);
+        }
         return from_profile(&cli, path);
+    }
+    let mut opts = opts;
+    if let Some(path) = &cli.token {
+        let release = probe::KernelRelease::current().ok();
+        match probe::token::Token::create(path, release.as_ref()) {
+            Ok(t) => opts.token = Some(std::sync::Arc::new(t)),
+            Err(e) => {
+                eprintln!("bpf-features: {e}");
+                return ExitCode::from(2);
+            }
+        }
     }
     let features = Features::new(opts);
     if let Some(p) = features.cache_problem() {

@@ -7,6 +7,7 @@ fn clean(program: &str) -> Command {
     let mut c = Command::new(program);
     c.env_remove("BPF_FEATURES_ASSUME")
         .env_remove("BPF_FEATURES_STRATEGY")
+        .env_remove("BPF_FEATURES_TOKEN")
         .env("BIN", env!("CARGO_BIN_EXE_bpf-features"));
     c
 }
@@ -572,4 +573,37 @@ fn can_trace_answers_every_mechanism_and_refuses_bad_input() {
         out.contains("functions selected (a `struct sk_buff *`"),
         "{out}"
     );
+}
+
+#[test]
+fn a_token_that_cannot_be_made_is_an_error_naming_why() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("missing");
+    let (code, _, err) = run(&["--token", missing.to_str().unwrap(), "has", "misc", "btf"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("cannot open the BPF token's bpffs"), "{err}");
+    // A plain directory is no bpffs (on a kernel without tokens: no tokens at all).
+    let (code, _, err) = run(&[
+        "--token",
+        dir.path().to_str().unwrap(),
+        "has",
+        "misc",
+        "btf",
+    ]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("not the root of a bpffs")
+            || err.contains("no BPF tokens")
+            || err.contains("EPERM"),
+        "{err}"
+    );
+    let out = clean(env!("CARGO_BIN_EXE_bpf-features"))
+        .args(["has", "misc", "btf"])
+        .env("BPF_FEATURES_TOKEN", &missing)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let (code, _, err) = run(&["--token", "/", "--profile", "x.json", "has", "misc", "btf"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("pick one"), "{err}");
 }

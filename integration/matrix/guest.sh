@@ -65,6 +65,12 @@ if [ "$old_unpriv" != 1 ] && sysctl -qw kernel.unprivileged_bpf_disabled=0; then
   cond unprivileged_bpf_allowed setpriv --reuid=65534 --regid=65534 --clear-groups --inh-caps=-all
   sysctl -qw kernel.unprivileged_bpf_disabled="$old_unpriv"
 fi
+# A BPF token (6.9+): the report from an unprivileged user namespace, through a bpffs the
+# initial namespace delegated to it (token-sandbox), as a tracer in a container runs.
+read -r major minor _ <<<"$(uname -r | tr '.-' '  ')"
+if [ "$major" -gt 6 ] || { [ "$major" -eq 6 ] && [ "$minor" -ge 9 ]; }; then
+  cond token "$MATRIX_BIN/token-sandbox" --
+fi
 # Raise lockdown through securityfs, then unmount it again: the report finds the mode
 # itself (it mounts securityfs for the read when it is not mounted).
 for mode in integrity confidentiality; do

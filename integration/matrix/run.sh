@@ -183,7 +183,7 @@ fi
 
 cargo build --release -q --bin bpf-features
 cargo build --release -q --examples -p bpf-features-cli
-cargo build --release -q -p bpf-features-integration --bin matrix-report
+cargo build --release -q -p bpf-features-integration --bin matrix-report --bin token-sandbox
 cargo test --release --no-run -q -p bpf-features-integration --message-format=json 2>/dev/null \
   | python3 -c 'import json,sys
 for l in sys.stdin:

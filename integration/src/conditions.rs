@@ -100,7 +100,7 @@ pub fn suspicious_log_lines(lines: &[String]) -> Vec<&String> {
 fn condition_words(name: &str) -> &'static [&'static str] {
     if name.starts_with("kernel.kptr_restrict") {
         &["kptr_restrict"]
-    } else if name.starts_with("unprivileged") {
+    } else if name.starts_with("unprivileged") || name == "token" {
         &["EPERM", "CAP_BPF"]
     } else if name.starts_with("lockdown") {
         &["lockdown"]
@@ -249,6 +249,9 @@ pub fn check(
         if run.name == "unprivileged_bpf_allowed" {
             bad.extend(check_unprivileged_probes(&at, &base, report));
         }
+        if run.name == "token" {
+            bad.extend(check_token_probes(&at, &base, report));
+        }
         if run.name.starts_with("unprivileged") {
             // No inferred answer may contradict a probed one.
             let contradicting: Vec<String> = report
@@ -323,6 +326,83 @@ fn check_unprivileged_probes(
     if helpers < 40 {
         bad.push(format!(
             "{at}: only {helpers} helper answers were probed (of {probed} probed answers)"
+        ));
+    }
+    bad
+}
+
+/// Through a delegated token (from an unprivileged user namespace): the program types it
+/// allows, the helpers in them and the map types are probed and agree with root's; a
+/// program type it does not allow is unknown, naming the token.
+pub fn check_token_probes(
+    at: &str,
+    base: &HashMap<String, &probe::Answer>,
+    report: &Report,
+) -> Vec<String> {
+    use probe::token::Names;
+    let mut bad = Vec::new();
+    let Some(token) = &report.token else {
+        return vec![format!(
+            "{at}: the report does not show the token it probed through"
+        )];
+    };
+    let allows = |names: &Names, n: &str| match names {
+        Names::Any(_) => true,
+        Names::Some(v) => v.iter().any(|x| x == n),
+    };
+    let (mut agreed, mut helpers) = (0, 0);
+    for (k, a) in report.answers() {
+        let allowed = if let Some(t) = k.strip_prefix("prog_type ") {
+            Some(allows(&token.progs, t))
+        } else if k.starts_with("map_type ") {
+            Some(allows(&token.maps, k.trim_start_matches("map_type ")))
+        } else if let Some((_, ctx)) = k.strip_prefix("helper ").and_then(|h| h.split_once(" in "))
+        {
+            // Default contexts only: the others set an attach type or a target.
+            (!ctx.contains('/')).then(|| allows(&token.progs, ctx))
+        } else {
+            None
+        };
+        let Some(b) = base.get(&k).filter(|b| !b.support.is_unknown()) else {
+            continue;
+        };
+        match allowed {
+            Some(true) => {
+                // A user namespace cannot mount securityfs: the lockdown mode may be
+                // unreadable there, and what lockdown could refuse stays unknown, saying so.
+                let lockdown_unread = report.system.lockdown.is_none()
+                    && a.support.is_unknown()
+                    && a.to_string().contains("could not be read");
+                if lockdown_unread {
+                    continue;
+                }
+                if a.origin != probe::Origin::Probed || a.support.is_unknown() {
+                    bad.push(format!(
+                        "{at}: {k} is allowed by the token but answered {a}"
+                    ));
+                } else if a.is_supported() != b.is_supported() {
+                    bad.push(format!("{at}: {k} probed {a}, but root's answer is {b}"));
+                } else {
+                    agreed += 1;
+                    helpers += usize::from(k.starts_with("helper "));
+                }
+            }
+            Some(false)
+                if k.starts_with("prog_type ")
+                    && !(a.support.is_unknown()
+                        && a.to_string().contains("token does not allow")) =>
+            {
+                bad.push(format!(
+                    "{at}: {k} is outside the token, yet answered {a} (root: {b})"
+                ));
+            }
+            _ => {}
+        }
+    }
+    if helpers < 100 {
+        bad.push(format!(
+            "{at}: only {helpers} helper answers through the token agree with root's \
+             ({agreed} answers in all)"
         ));
     }
     bad

@@ -48,6 +48,9 @@ pub struct Options {
     /// An on-disk cache of answers for this kernel boot (see [`crate::cache`]): read at
     /// start, written by [`Features::save_cache`].
     pub cache: Option<std::path::PathBuf>,
+    /// A BPF token (6.9) every probe load carries: answers are what the token allows
+    /// ([`crate::token`]). Not with a disk cache, whose identity has no token.
+    pub token: Option<std::sync::Arc<crate::token::Token>>,
 }
 
 /// The live answers for this kernel. Everything is read lazily: a question answered from
@@ -98,6 +101,14 @@ impl Features {
     pub fn new(options: Options) -> Features {
         let (disk, disk_error) = match &options.cache {
             None => (None, None),
+            Some(_) if options.token.is_some() => (
+                None,
+                Some(
+                    "not used with a BPF token: the cache is per kernel boot and privileges, \
+                     not per token"
+                        .to_string(),
+                ),
+            ),
             Some(path) => match DiskCache::load(path, &Identity::current()) {
                 Ok(d) => (Some(d), None),
                 Err(CacheError::Io(_, e)) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -169,10 +180,15 @@ impl Features {
     pub fn inferred_reason(&self) -> Option<&str> {
         self.inferred
             .get_or_init(|| {
-                self.options
-                    .force_inferred
-                    .clone()
-                    .or_else(|| self.sys().why_probing_is_impossible())
+                // A token is there to be probed through, whatever the caller's own
+                // capabilities: what it does not allow is refused, and says so.
+                self.options.force_inferred.clone().or_else(|| {
+                    self.options
+                        .token
+                        .is_none()
+                        .then(|| self.sys().why_probing_is_impossible())
+                        .flatten()
+                })
             })
             .as_deref()
     }
@@ -299,7 +315,23 @@ impl Features {
     }
 
     /// Computes one answer. `deps` carries what a (context, helper) question depends on.
+    /// With a token, every load carries it, and a refusal outside what it allows says so.
     pub(crate) fn compute(
+        &self,
+        k: FeatureKey,
+        fixtures: &Fixtures,
+        deps: Option<&helpers::Deps>,
+    ) -> Answer {
+        let Some(token) = self.options.token.as_deref() else {
+            return self.compute_as_caller(k, fixtures, deps);
+        };
+        let a = crate::sys::token::with(Some(token.fd()), || {
+            self.compute_as_caller(k, fixtures, deps)
+        });
+        outside_token(token, k, a)
+    }
+
+    fn compute_as_caller(
         &self,
         k: FeatureKey,
         fixtures: &Fixtures,
@@ -399,6 +431,39 @@ impl Features {
                 h.name(),
             ),
         }
+    }
+}
+
+/// A refusal (EPERM) of a load the token does not allow, reworded to say so: without the
+/// token's permission the kernel checks the caller's own capabilities, which in a user
+/// namespace are none.
+fn outside_token(token: &crate::token::Token, k: FeatureKey, a: Answer) -> Answer {
+    use crate::token::Load;
+    let load = match k {
+        FeatureKey::ProgType(t) => Load::Prog {
+            prog_type: t,
+            attach_type: 0,
+        },
+        FeatureKey::Helper(_, Some(AttachContext::Default(t))) => Load::Prog {
+            prog_type: t,
+            attach_type: 0,
+        },
+        FeatureKey::MapType(t) => Load::Map(t),
+        _ => return a,
+    };
+    match (&a.support, token.allowed.refuses(&load)) {
+        (Support::Unknown { evidence, .. }, Some(why)) if a.is_policy_refusal() => Answer {
+            support: Support::unknown(
+                format!(
+                    "{why} of {}: outside the token the load needs this caller's own \
+                     CAP_BPF, and was refused",
+                    token.path().display()
+                ),
+                evidence.clone(),
+            ),
+            ..a
+        },
+        _ => a,
     }
 }
 

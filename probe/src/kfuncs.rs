@@ -408,7 +408,8 @@ impl crate::Features {
             release,
             fixtures: &fixtures,
         };
-        let a = crate::Answer::probed(answer(&prober, ctx, &k));
+        let token = self.options().token.as_deref().map(crate::token::Token::fd);
+        let a = crate::sys::token::with(token, || crate::Answer::probed(answer(&prober, ctx, &k)));
         self.kfunc_keep(key, &a);
         a
     }
@@ -451,7 +452,8 @@ impl crate::Features {
             release: crate::FeatureSource::release(self),
             fixtures,
         };
-        let a = crate::Answer::probed(answer(&prober, ctx, k));
+        let token = self.options().token.as_deref().map(crate::token::Token::fd);
+        let a = crate::sys::token::with(token, || crate::Answer::probed(answer(&prober, ctx, k)));
         self.kfunc_keep(key, &a);
         a
     }

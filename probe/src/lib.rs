@@ -42,6 +42,7 @@ pub mod source;
 pub mod support;
 pub mod sys;
 pub mod testing;
+pub mod token;
 
 pub use assume::{ASSUME_ENV, Assumption, parse_assumptions};
 pub use features::{Features, Options};

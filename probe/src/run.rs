@@ -193,6 +193,7 @@ impl Features {
                 .options()
                 .attach_points
                 .then(|| crate::attach_points::AttachPoints::read_for(self).summary()),
+            token: self.options().token.as_ref().map(|t| t.report()),
             full: self.options().full,
             threads,
             bpf_syscalls: crate::sys::syscall_count() - loads_before,

@@ -135,6 +135,9 @@ pub struct Report {
     /// What each mechanism can trace, over every BTF function (with `--attach-points`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub attach_points: Option<crate::attach_points::Summary>,
+    /// The BPF token the probes went through (`--token`), and what it allows.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token: Option<crate::token::TokenReport>,
     /// Whether the noisy helpers were probed too.
     pub full: bool,
     /// Probing threads used.

@@ -99,6 +99,27 @@ impl Report {
                 ))
             );
         }
+        if let Some(t) = &self.token {
+            let names = |n: &crate::token::Names| match n {
+                crate::token::Names::Any(_) => "any".to_string(),
+                crate::token::Names::Some(v) if v.is_empty() => "none".to_string(),
+                crate::token::Names::Some(v) => v.join(":"),
+            };
+            let _ = writeln!(
+                o,
+                "  BPF token                   from {}: every load carries it; what it does not \
+                 allow is refused, and answered unknown",
+                t.path
+            );
+            for (what, n) in [
+                ("cmds", &t.cmds),
+                ("progs", &t.progs),
+                ("maps", &t.maps),
+                ("attachs", &t.attachs),
+            ] {
+                let _ = writeln!(o, "    delegate_{what:<20} {}", names(n));
+            }
+        }
         let _ = writeln!(
             o,
             "  BTF (/sys/kernel/btf/vmlinux) {}",

@@ -23,6 +23,30 @@ impl Call<'_> {
         // SAFETY: reading a plain integer of the union member BPF_PROG_LOAD uses.
         unsafe { self.attr.__bindgen_anon_3.prog_type }
     }
+    /// The token fd a BPF_PROG_LOAD, BPF_MAP_CREATE or BPF_BTF_LOAD carries, when its
+    /// `BPF_F_TOKEN_FD` flag is set.
+    pub fn token(&self) -> Option<i32> {
+        use aya_obj::generated::bpf_cmd::*;
+        // SAFETY: reading plain integers of the union member the command uses.
+        let (flags, fd) = unsafe {
+            match self.cmd {
+                BPF_PROG_LOAD => (
+                    self.attr.__bindgen_anon_3.prog_flags,
+                    self.attr.__bindgen_anon_3.prog_token_fd,
+                ),
+                BPF_MAP_CREATE => (
+                    self.attr.__bindgen_anon_1.map_flags,
+                    self.attr.__bindgen_anon_1.map_token_fd,
+                ),
+                BPF_BTF_LOAD => (
+                    self.attr.__bindgen_anon_7.btf_flags,
+                    self.attr.__bindgen_anon_7.btf_token_fd,
+                ),
+                _ => return None,
+            }
+        };
+        (flags & super::token::FLAG != 0).then_some(fd)
+    }
     /// BPF_PROG_LOAD's instructions.
     pub fn insns(&self) -> &[bpf_insn] {
         // SAFETY: prog_load stores a pointer to and the length of a slice borrowed for

@@ -224,6 +224,10 @@ pub fn prog_load(p: &ProgLoad<'_>, log: Option<&mut [u8]>) -> Result<OwnedFd, Lo
         u.line_info = p.line_info.as_ptr() as u64;
         u.line_info_cnt = p.line_info.len() as u32;
     }
+    if let Some(t) = token::current() {
+        u.prog_flags |= token::FLAG;
+        u.prog_token_fd = t;
+    }
     let mut log = log;
     if let Some(buf) = log.as_deref_mut() {
         buf.fill(0);
@@ -284,6 +288,10 @@ pub fn map_create(m: &MapCreate<'_>) -> Result<OwnedFd, Errno> {
     u.btf_value_type_id = m.btf_value_type_id;
     u.btf_vmlinux_value_type_id = m.btf_vmlinux_value_type_id;
     u.map_extra = m.map_extra;
+    if let Some(t) = token::current() {
+        u.map_flags |= token::FLAG;
+        u.map_token_fd = t;
+    }
     bpf_fd(bpf_cmd::BPF_MAP_CREATE, &mut attr)
 }
 
@@ -329,6 +337,10 @@ pub fn btf_load(data: &[u8], log: Option<&mut [u8]>) -> Result<OwnedFd, LoadErro
     let u = unsafe { &mut attr.__bindgen_anon_7 };
     u.btf = data.as_ptr() as u64;
     u.btf_size = data.len() as u32;
+    if let Some(t) = token::current() {
+        u.btf_flags |= token::FLAG;
+        u.btf_token_fd = t;
+    }
     let mut log = log;
     if let Some(buf) = log.as_deref_mut() {
         buf.fill(0);
@@ -560,6 +572,7 @@ pub fn read_file(path: &std::path::Path) -> io::Result<FileBytes> {
 
 mod info;
 pub use info::*;
+pub mod token;
 
 #[cfg(test)]
 pub(crate) mod fake;
