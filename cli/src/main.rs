@@ -41,8 +41,9 @@ struct Cli {
     /// asks one function).
     #[arg(long)]
     attach_points: bool,
-    /// Force an answer: KIND:NAME=yes|no, e.g. helper:bpf_get_func_ip@kprobe=no
-    /// (also from the BPF_FEATURES_ASSUME environment variable, comma-separated).
+    /// Force an answer: KIND:NAME=yes|no, e.g. helper:bpf_get_func_ip@kprobe=no or
+    /// kfunc:bpf_task_from_pid@tracepoint=yes (also from the BPF_FEATURES_ASSUME
+    /// environment variable, comma-separated).
     #[arg(long, global = true, value_name = "KEY=yes|no")]
     assume: Vec<String>,
     /// Probing threads (default: two per core; at most 64).

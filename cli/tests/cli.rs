@@ -607,3 +607,30 @@ fn a_token_that_cannot_be_made_is_an_error_naming_why() {
     assert_eq!(code, 2);
     assert!(err.contains("pick one"), "{err}");
 }
+
+#[test]
+fn a_kfunc_can_be_assumed_by_name_and_context() {
+    let (code, out, _) = run(&[
+        "--assume",
+        "kfunc:bpf_task_from_pid@tracepoint=no",
+        "has",
+        "kfunc",
+        "bpf_task_from_pid",
+        "--prog-type",
+        "tracepoint",
+    ]);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("forced off") && out.contains("assumed"),
+        "{out}"
+    );
+    let (code, _, err) = run(&[
+        "--assume",
+        "kfunc:bpf_task_from_pid@tracepint=no",
+        "has",
+        "misc",
+        "btf",
+    ]);
+    assert_eq!(code, 2);
+    assert!(err.contains("did you mean 'tracepoint'"), "{err}");
+}

@@ -1,9 +1,69 @@
 //! Assumptions: answers the user forces (`--assume`, `BPF_FEATURES_ASSUME`, the API), with
 //! origin `assumed`, so a tracer can be tried against a kernel's answers it does not have.
+use std::fmt;
+
 use crate::{
     key::{AssumeError, FeatureKey},
+    names::AttachContext,
     support::{Answer, Evidence, Origin, Scope, Support},
 };
+
+/// What an assumption answers: a feature, or a kfunc (by name: kfuncs are not a fixed
+/// table, and the point of assuming one may be that this kernel lacks it).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Assumed {
+    /// `prog_type:`, `map_type:`, `helper:` or `misc:`.
+    Feature(FeatureKey),
+    /// `kfunc:NAME[@CONTEXT]`; without a context, the kernel's layer and every context.
+    Kfunc {
+        /// The kfunc's name.
+        name: String,
+        /// The context it speaks of; `None`: all, and the kernel.
+        context: Option<AttachContext>,
+    },
+}
+
+impl fmt::Display for Assumed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Assumed::Feature(k) => write!(f, "{k}"),
+            Assumed::Kfunc {
+                name,
+                context: None,
+            } => write!(f, "kfunc:{name}"),
+            Assumed::Kfunc {
+                name,
+                context: Some(c),
+            } => write!(f, "kfunc:{name}@{}", c.name()),
+        }
+    }
+}
+
+impl std::str::FromStr for Assumed {
+    type Err = AssumeError;
+    fn from_str(s: &str) -> Result<Self, AssumeError> {
+        let Some(rest) = s.trim().strip_prefix("kfunc:") else {
+            return s.parse().map(Assumed::Feature);
+        };
+        let (name, context) = match rest.split_once('@') {
+            Some((n, c)) => (
+                n,
+                Some(c.parse().map_err(|e| AssumeError::Name(s.into(), e))?),
+            ),
+            None => (rest, None),
+        };
+        let identifier = !name.is_empty()
+            && name.len() < 128
+            && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+        if !identifier {
+            return Err(AssumeError::Syntax(s.into()));
+        }
+        Ok(Assumed::Kfunc {
+            name: name.to_string(),
+            context,
+        })
+    }
+}
 
 /// The environment variable of assumptions: `helper:bpf_get_func_ip@tracing/fentry_bpf_prog=no,misc:ringbuf=yes`.
 pub const ASSUME_ENV: &str = "BPF_FEATURES_ASSUME";
@@ -11,8 +71,8 @@ pub const ASSUME_ENV: &str = "BPF_FEATURES_ASSUME";
 /// A user's override of one answer.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Assumption {
-    /// The question it answers (a helper without a context covers every context).
-    pub key: FeatureKey,
+    /// The question it answers (a helper or kfunc without a context covers every context).
+    pub key: Assumed,
     /// `yes` or `no`.
     pub supported: bool,
     /// Where it came from: `--assume`, `BPF_FEATURES_ASSUME`, `api`.
@@ -49,7 +109,27 @@ pub fn assumed(assumptions: &[Assumption], q: FeatureKey) -> Option<Answer> {
     assumptions
         .iter()
         .rev()
-        .find(|a| a.key.covers(q))
+        .find(|a| matches!(a.key, Assumed::Feature(k) if k.covers(q)))
+        .map(Assumption::answer)
+}
+
+/// The answer the last of `assumptions` forces for kfunc `name` in `context` (`None`: the
+/// kernel's layer), if any.
+pub fn assumed_kfunc(
+    assumptions: &[Assumption],
+    context: Option<AttachContext>,
+    name: &str,
+) -> Option<Answer> {
+    assumptions
+        .iter()
+        .rev()
+        .find(|a| match &a.key {
+            Assumed::Kfunc {
+                name: n,
+                context: c,
+            } => n == name && (c.is_none() || *c == context),
+            Assumed::Feature(_) => false,
+        })
         .map(Assumption::answer)
 }
 
@@ -103,10 +183,16 @@ mod tests {
         assert_eq!(a.len(), 2);
         assert_eq!(
             a[0].key,
-            FeatureKey::Helper(Helper::GET_FUNC_IP, Some(AttachContext::FentryBpfProg))
+            Assumed::Feature(FeatureKey::Helper(
+                Helper::GET_FUNC_IP,
+                Some(AttachContext::FentryBpfProg)
+            ))
         );
         assert!(!a[0].supported);
-        assert_eq!(a[1].key, FeatureKey::Misc(Misc::RingBuffer));
+        assert_eq!(
+            a[1].key,
+            Assumed::Feature(FeatureKey::Misc(Misc::RingBuffer))
+        );
         assert!(matches!(
             parse_assumptions("ringbuf", "t"),
             Err(AssumeError::Syntax(_))
@@ -135,5 +221,32 @@ mod tests {
         assert!(assumed(&a, kernel).unwrap().support.is_unsupported());
         assert_eq!(assumed(&a, kernel).unwrap().origin, Origin::Assumed);
         assert!(assumed(&a, FeatureKey::Misc(Misc::RingBuffer)).is_none());
+    }
+
+    #[test]
+    fn kfunc_assumptions_by_name_and_context() {
+        let a = parse_assumptions(
+            "kfunc:bpf_task_from_pid=no, kfunc:bpf_task_from_pid@tracepoint=yes",
+            "t",
+        )
+        .unwrap();
+        assert_eq!(a[0].key.to_string(), "kfunc:bpf_task_from_pid");
+        assert_eq!(a[1].key.to_string(), "kfunc:bpf_task_from_pid@tracepoint");
+        let tp = Some("tracepoint".parse::<AttachContext>().unwrap());
+        let kprobe = Some(AttachContext::KPROBE);
+        assert!(
+            assumed_kfunc(&a, tp, "bpf_task_from_pid")
+                .unwrap()
+                .is_supported()
+        );
+        let no = assumed_kfunc(&a, kprobe, "bpf_task_from_pid").unwrap();
+        assert!(no.support.is_unsupported() && no.origin == Origin::Assumed);
+        assert!(assumed_kfunc(&a, None, "bpf_task_from_pid").is_some());
+        assert!(assumed_kfunc(&a, tp, "bpf_rcu_read_lock").is_none());
+        // Kfunc assumptions answer no feature question.
+        assert!(assumed(&a, FeatureKey::Misc(Misc::RingBuffer)).is_none());
+        for bad in ["kfunc:=no", "kfunc:bpf-x=no", "kfunc:a@nope=yes"] {
+            assert!(parse_assumptions(bad, "t").is_err(), "{bad}");
+        }
     }
 }

@@ -37,8 +37,8 @@ impl fmt::Display for FeatureKey {
 pub enum AssumeError {
     /// Not `KIND:NAME=yes|no` (a bare key: not `KIND:NAME`), with the offending text.
     #[error(
-        "assumption '{0}' is not KIND:NAME=yes|no (KIND is prog_type, map_type, helper or misc; \
-         e.g. helper:bpf_get_func_ip@kprobe=no)"
+        "assumption '{0}' is not KIND:NAME=yes|no (KIND is prog_type, map_type, helper, kfunc or \
+         misc; e.g. helper:bpf_get_func_ip@kprobe=no)"
     )]
     Syntax(String),
     /// Well formed, but the name is unknown to this crate.

@@ -362,6 +362,9 @@ impl crate::Features {
 
     /// Layer (a) for the kfunc `name`: read from BTF, which any caller may read.
     pub fn kernel_kfunc(&self, name: &str) -> crate::Answer {
+        if let Some(a) = crate::assume::assumed_kfunc(&self.options().assumptions, None, name) {
+            return a;
+        }
         let key = (None, name.to_string());
         if let Some(a) = self.kfunc_cached(&key) {
             return a;
@@ -374,6 +377,10 @@ impl crate::Features {
 
     /// Layer (b): may a program in `ctx` call the kfunc `name`?
     pub fn kfunc_in(&self, ctx: AttachContext, name: &str) -> crate::Answer {
+        if let Some(a) = crate::assume::assumed_kfunc(&self.options().assumptions, Some(ctx), name)
+        {
+            return a;
+        }
         let key = (Some(ctx), name.to_string());
         if let Some(a) = self.kfunc_cached(&key) {
             return a;
@@ -423,6 +430,11 @@ impl crate::Features {
         fixtures: &crate::prober::Fixtures,
         base: &crate::Answer,
     ) -> crate::Answer {
+        if let Some(a) =
+            crate::assume::assumed_kfunc(&self.options().assumptions, Some(ctx), &k.name)
+        {
+            return a;
+        }
         let key = (Some(ctx), k.name.clone());
         if let Some(a) = self.kfunc_cached(&key) {
             return a;
