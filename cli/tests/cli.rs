@@ -634,3 +634,55 @@ fn a_kfunc_can_be_assumed_by_name_and_context() {
     assert_eq!(code, 2);
     assert!(err.contains("did you mean 'tracepoint'"), "{err}");
 }
+
+#[test]
+fn kfunc_answers_are_kept_in_the_disk_cache() {
+    if !nix::unistd::geteuid().is_root() {
+        probe::testing::skip(
+            "kfunc_answers_are_kept_in_the_disk_cache",
+            "the cache must be root-owned: not root",
+        );
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("answers");
+    let flag = format!("--cache={}", path.to_str().unwrap());
+    let ask = [
+        &flag,
+        "has",
+        "kfunc",
+        "bpf_task_from_pid",
+        "--prog-type",
+        "tracepoint",
+    ];
+    let (code, out, err) = run(&ask);
+    let text = std::fs::read_to_string(&path).unwrap_or_default();
+    let Some(line) = text
+        .lines()
+        .find(|l| l.starts_with("kfunc:bpf_task_from_pid@tracepoint\t"))
+    else {
+        // A kernel without the kfunc, or one where it cannot be asked, caches no answer.
+        assert_ne!(code, 0, "a conclusive yes must be cached: {out}{err}");
+        return;
+    };
+    assert!(text.contains("\nkfunc:bpf_task_from_pid\t"), "{text}");
+    // The second run answers from the file: a recorded answer changed by hand shows.
+    // (The recorded detail is renamed away, so the forged one is the only `detail`.)
+    let forged = line.replacen(",\"detail\":", ",\"ignored\":", 1).replacen(
+        "\"evidence\":{",
+        "\"evidence\":{\"detail\":\"from the file\",",
+        1,
+    );
+    std::fs::write(&path, text.replace(line, &forged)).unwrap();
+    let (code2, out2, err2) = run(&[
+        "--json",
+        &flag,
+        "has",
+        "kfunc",
+        "bpf_task_from_pid",
+        "--prog-type",
+        "tracepoint",
+    ]);
+    assert_eq!(code2, code, "{err2}");
+    assert!(out2.contains("from the file"), "{out2}{err2}");
+}

@@ -192,6 +192,10 @@ impl Features {
             })
             .as_deref()
     }
+    /// The disk cache's answer for `key` (text form), if there is one.
+    pub(crate) fn disk_answer(&self, key: &str) -> Option<Answer> {
+        self.disk.as_ref()?.get(key)
+    }
     /// Why the configured disk cache was not used, if it was not.
     pub fn cache_problem(&self) -> Option<&str> {
         self.disk_error.as_deref()
@@ -222,6 +226,9 @@ impl Features {
         let refusals = self.refusals.read().expect("cache lock");
         for (k, a) in refusals.iter().chain(mem.iter()) {
             all.insert(k.to_string(), a.clone());
+        }
+        for ((context, name), a) in self.kfunc_answers.read().expect("cache lock").iter() {
+            all.insert(crate::kfuncs::cache_key(*context, name), a.clone());
         }
         crate::cache::save(
             path,

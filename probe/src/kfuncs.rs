@@ -181,6 +181,16 @@ pub enum Found {
     Absent,
 }
 
+/// A kfunc answer's key in the disk cache: `kfunc:NAME` for the kernel's layer,
+/// `kfunc:NAME@CONTEXT` for a context (the `--assume` spelling).
+pub(crate) fn cache_key(context: Option<AttachContext>, name: &str) -> String {
+    crate::assume::Assumed::Kfunc {
+        name: name.to_string(),
+        context,
+    }
+    .to_string()
+}
+
 /// Layer (a): does the kernel have the kfunc `name`? `index` is the kernel's BTF, or why
 /// it could not be read.
 pub fn kernel_answer(
@@ -344,11 +354,15 @@ impl crate::Features {
     }
 
     fn kfunc_cached(&self, key: &(Option<AttachContext>, String)) -> Option<crate::Answer> {
+        if let Some(a) = self.kfunc_answers.read().expect("cache lock").get(key) {
+            return Some(a.clone());
+        }
+        let a = self.disk_answer(&cache_key(key.0, &key.1))?;
         self.kfunc_answers
-            .read()
+            .write()
             .expect("cache lock")
-            .get(key)
-            .cloned()
+            .insert(key.clone(), a.clone());
+        Some(a)
     }
 
     fn kfunc_keep(&self, key: (Option<AttachContext>, String), a: &crate::Answer) {
