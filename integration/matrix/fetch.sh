@@ -21,7 +21,10 @@ suites=$(awk '!/^#/ && NF {print $2}' "$here/kernels.conf" | tr ',' '\n'; echo b
       *-security) base=$mirror/debian-security ;;
       *) base=$mirror/debian ;;
     esac
-    printf 'Types: deb\nURIs: %s\nSuites: %s\nComponents: main\nSigned-By: %s\n\n' "$base" "$s" "$keyring"
+    # sid's Release on the mirror may be past its Valid-Until between publishes: its
+    # signature is still checked, only the freshness date is not (for sid alone).
+    fresh=""; [ "$s" = sid ] && fresh='Check-Valid-Until: no\n'
+    printf "Types: deb\nURIs: %s\nSuites: %s\nComponents: main\nSigned-By: %s\n$fresh\n" "$base" "$s" "$keyring"
   done
 } > "$apt_dir/sources.sources"
 apt_opts=(-o "Dir::Etc::sourcelist=-" -o "Dir::Etc::sourceparts=$apt_dir/parts"
@@ -30,9 +33,12 @@ apt_opts=(-o "Dir::Etc::sourcelist=-" -o "Dir::Etc::sourceparts=$apt_dir/parts"
   -o "APT::Sandbox::User=root" -o "APT::Get::AllowUnauthenticated=false" -o "Acquire::AllowInsecureRepositories=false")
 mkdir -p "$apt_dir/parts" && cp "$apt_dir/sources.sources" "$apt_dir/parts/matrix.sources"
 touch "$apt_dir/status"
-# Refresh the indexes at most daily; packages themselves are cached by name.
-if [ -z "$(find "$apt_dir/lists" -maxdepth 1 -name '*Packages*' -mmin -1440 2>/dev/null | head -1)" ]; then
+# Refresh the indexes at most daily, or when the suites changed; packages themselves are
+# cached by name.
+if [ -z "$(find "$apt_dir/lists" -maxdepth 1 -name '*Packages*' -mmin -1440 2>/dev/null | head -1)" ] \
+  || ! cmp -s "$apt_dir/sources.sources" "$apt_dir/sources.updated"; then
   apt-get "${apt_opts[@]}" -q update >"$cache/apt-update.log" 2>&1 || { cat "$cache/apt-update.log"; exit 1; }
+  cp "$apt_dir/sources.sources" "$apt_dir/sources.updated"
 fi
 
 download() { # package [version] -> path of its .deb in the cache
@@ -48,7 +54,7 @@ download() { # package [version] -> path of its .deb in the cache
 : > "$cache/kernels.list"
 while read -r series _suites pattern; do
   case $series in ''|\#*) continue ;; esac
-  pkg=$(apt-cache "${apt_opts[@]}" pkgnames linux-image- | grep -E "$pattern" | sort -V | tail -1)
+  pkg=$(apt-cache "${apt_opts[@]}" pkgnames linux-image- | { grep -E "$pattern" || true; } | sort -V | tail -1)
   [ -n "$pkg" ] || { echo "fetch: no package matches $pattern for $series" >&2; exit 1; }
   kver=${pkg#linux-image-}
   dir=$cache/kernels/$kver
@@ -56,6 +62,14 @@ while read -r series _suites pattern; do
     deb=$(download "$pkg")
     rm -rf "$dir" && mkdir -p "$dir"
     dpkg-deb -x "$deb" "$dir"
+    # From 7.x, linux-image-* is a metapackage: the kernel is in linux-binary-* (under
+    # /usr/lib/modules/<version>/vmlinuz), the modules in linux-modules-*, and
+    # modules.builtin and the config in linux-base-*.
+    for part in linux-base linux-binary linux-modules; do
+      if dpkg-deb -f "$deb" Depends | grep -q "$part-$kver "; then
+        dpkg-deb -x "$(download "$part-$kver")" "$dir"
+      fi
+    done
     base=$dir; [ -d "$dir/usr/lib/modules" ] && base=$dir/usr
     depmod -b "$base" "$kver"
     touch "$dir/.done"

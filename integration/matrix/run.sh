@@ -111,7 +111,9 @@ while read -r series kver dir; do
     "$here/mkshim.sh" "$dir" "$kver" "$d/shim.cpio.gz"
     echo "$kver" > "$d/kver"
   fi
-  ln -sfn "$dir/boot/vmlinuz-$kver" "$d/vmlinuz"
+  vmlinuz=$dir/boot/vmlinuz-$kver
+  [ -e "$vmlinuz" ] || vmlinuz=$dir/usr/lib/modules/$kver/vmlinuz
+  ln -sfn "$vmlinuz" "$d/vmlinuz"
 done < "$cache/kernels.list"
 
 # --command: boot each selected kernel and run the caller's command in it (guest-command.sh),

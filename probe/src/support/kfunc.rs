@@ -40,6 +40,22 @@ pub fn classify_kfunc_load(
             evidence: ev(Some(l)),
         };
     }
+    // 7.x (KF_IMPLICIT_ARGS): the `_impl` twin of a kfunc with implicit arguments stays in
+    // BTF as a declaration, with nothing to call ("cannot find address for kernel function
+    // X"): this kernel does not let programs call it, under that name, anywhere.
+    let own_address_line = log.lines().map(str::trim).find(|l| {
+        l.strip_prefix("cannot find address for kernel function ")
+            .is_some_and(|n| n == name)
+    });
+    if let Some(l) = own_address_line.map(str::to_string) {
+        return Support::Unsupported {
+            scope: Scope::Kernel,
+            evidence: ev(Some(l)).with_detail(
+                "declared in BTF, with no function to call (an `_impl` name the kernel \
+                 replaced by its implicit-argument form)",
+            ),
+        };
+    }
     if let Some(l) = line(&format!("to call sleepable kfunc {name}")) {
         return Support::Unsupported {
             scope: Scope::Context,
@@ -129,6 +145,27 @@ mod tests {
         );
         // The same line about another kfunc decides nothing about ours.
         assert!(classify(&e, "bpf_task_acquire").is_unknown());
+    }
+
+    // Debian's 7.2 (sid), verbatim: an `_impl` kfunc replaced by implicit arguments.
+    #[test]
+    fn a_declared_kfunc_without_an_address_is_not_callable_on_this_kernel() {
+        let e = err(
+            libc::EINVAL,
+            "cannot find address for kernel function bpf_wq_set_callback_impl\n",
+        );
+        let s = classify(&e, "bpf_wq_set_callback_impl");
+        assert!(
+            matches!(
+                &s,
+                Support::Unsupported {
+                    scope: Scope::Kernel,
+                    ..
+                }
+            ),
+            "{s}"
+        );
+        assert!(classify(&e, "bpf_wq_set_callback").is_unknown());
     }
 
     #[test]
