@@ -141,18 +141,24 @@ fn kfunc_macros_are_c_identifiers() {
     }
 }
 
-#[test]
-fn the_disk_cache_is_written_and_reused() {
+/// A cache file in a fresh directory and the `--cache=` flag naming it; `None` (skipped,
+/// visibly) when not root, since the cache must be root-owned.
+fn root_owned_cache(test: &str) -> Option<(tempfile::TempDir, std::path::PathBuf, String)> {
     if !nix::unistd::geteuid().is_root() {
-        probe::testing::skip(
-            "the_disk_cache_is_written_and_reused",
-            "the cache must be root-owned: not root",
-        );
-        return;
+        probe::testing::skip(test, "the cache must be root-owned: not root");
+        return None;
     }
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("answers");
     let flag = format!("--cache={}", path.to_str().unwrap());
+    Some((dir, path, flag))
+}
+
+#[test]
+fn the_disk_cache_is_written_and_reused() {
+    let Some((_dir, path, flag)) = root_owned_cache("the_disk_cache_is_written_and_reused") else {
+        return;
+    };
     let (code1, out1, err1) = run(&[&flag, "has", "map-type", "ringbuf"]);
     assert!(path.exists(), "{err1}");
     let text = std::fs::read_to_string(&path).unwrap();
@@ -637,16 +643,10 @@ fn a_kfunc_can_be_assumed_by_name_and_context() {
 
 #[test]
 fn kfunc_answers_are_kept_in_the_disk_cache() {
-    if !nix::unistd::geteuid().is_root() {
-        probe::testing::skip(
-            "kfunc_answers_are_kept_in_the_disk_cache",
-            "the cache must be root-owned: not root",
-        );
+    let Some((_dir, path, flag)) = root_owned_cache("kfunc_answers_are_kept_in_the_disk_cache")
+    else {
         return;
-    }
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("answers");
-    let flag = format!("--cache={}", path.to_str().unwrap());
+    };
     let ask = [
         &flag,
         "has",

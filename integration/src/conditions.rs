@@ -354,8 +354,8 @@ pub fn check_token_probes(
     for (k, a) in report.answers() {
         let allowed = if let Some(t) = k.strip_prefix("prog_type ") {
             Some(allows(&token.progs, t))
-        } else if k.starts_with("map_type ") {
-            Some(allows(&token.maps, k.trim_start_matches("map_type ")))
+        } else if let Some(t) = k.strip_prefix("map_type ") {
+            Some(allows(&token.maps, t))
         } else if let Some((_, ctx)) = k.strip_prefix("helper ").and_then(|h| h.split_once(" in "))
         {
             // Default contexts only: the others set an attach type or a target.

@@ -329,13 +329,17 @@ impl Features {
         fixtures: &Fixtures,
         deps: Option<&helpers::Deps>,
     ) -> Answer {
-        let Some(token) = self.options.token.as_deref() else {
-            return self.compute_as_caller(k, fixtures, deps);
-        };
-        let a = crate::sys::token::with(Some(token.fd()), || {
-            self.compute_as_caller(k, fixtures, deps)
-        });
-        outside_token(token, k, a)
+        let a = self.with_token(|| self.compute_as_caller(k, fixtures, deps));
+        match self.options.token.as_deref() {
+            Some(token) => outside_token(token, k, a),
+            None => a,
+        }
+    }
+
+    /// Runs `f` with every load it makes carrying this instance's token, if it has one.
+    pub(crate) fn with_token<R>(&self, f: impl FnOnce() -> R) -> R {
+        let token = self.options.token.as_deref().map(crate::token::Token::fd);
+        crate::sys::token::with(token, f)
     }
 
     fn compute_as_caller(
@@ -447,14 +451,12 @@ impl Features {
 fn outside_token(token: &crate::token::Token, k: FeatureKey, a: Answer) -> Answer {
     use crate::token::Load;
     let load = match k {
-        FeatureKey::ProgType(t) => Load::Prog {
-            prog_type: t,
-            attach_type: 0,
-        },
-        FeatureKey::Helper(_, Some(AttachContext::Default(t))) => Load::Prog {
-            prog_type: t,
-            attach_type: 0,
-        },
+        FeatureKey::ProgType(t) | FeatureKey::Helper(_, Some(AttachContext::Default(t))) => {
+            Load::Prog {
+                prog_type: t,
+                attach_type: 0,
+            }
+        }
         FeatureKey::MapType(t) => Load::Map(t),
         _ => return a,
     };

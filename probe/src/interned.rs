@@ -39,6 +39,13 @@ struct Slot {
     end: u32,
 }
 
+impl Slot {
+    /// Its name's bytes in `arena`.
+    fn name<'a>(&self, arena: &'a [u8]) -> &'a [u8] {
+        &arena[self.start as usize..self.end as usize]
+    }
+}
+
 impl NameTable {
     /// A table expecting about `names` names of `bytes` bytes in all.
     pub(crate) fn with_capacity(names: usize, bytes: usize) -> Self {
@@ -54,10 +61,7 @@ impl NameTable {
         let arena = self.arena.as_bytes();
         let name = name.as_bytes();
         self.slots
-            .find(hash.0, |s| {
-                (s.end - s.start) as usize == name.len()
-                    && &arena[s.start as usize..s.end as usize] == name
-            })
+            .find(hash.0, |s| s.name(arena) == name)
             .map(|s| s.id)
     }
 
@@ -67,12 +71,9 @@ impl NameTable {
         let arena = self.arena.as_bytes();
         let entry = self.slots.entry(
             NameHash::of(bytes).0,
-            |s| {
-                (s.end - s.start) as usize == bytes.len()
-                    && &arena[s.start as usize..s.end as usize] == bytes
-            },
+            |s| s.name(arena) == bytes,
             // Only when the table grows.
-            |s| NameHash::of(&arena[s.start as usize..s.end as usize]).0,
+            |s| NameHash::of(s.name(arena)).0,
         );
         match entry {
             Entry::Occupied(o) => (o.get().id, false),

@@ -353,7 +353,11 @@ impl crate::Features {
             .map_err(String::as_str)
     }
 
-    fn kfunc_cached(&self, key: &(Option<AttachContext>, String)) -> Option<crate::Answer> {
+    /// An assumed or cached answer for `key`, if there is one (kfuncs' [`Self::settled`]).
+    fn kfunc_settled(&self, key: &(Option<AttachContext>, String)) -> Option<crate::Answer> {
+        if let Some(a) = crate::assume::assumed_kfunc(&self.options().assumptions, key.0, &key.1) {
+            return Some(a);
+        }
         if let Some(a) = self.kfunc_answers.read().expect("cache lock").get(key) {
             return Some(a.clone());
         }
@@ -376,11 +380,8 @@ impl crate::Features {
 
     /// Layer (a) for the kfunc `name`: read from BTF, which any caller may read.
     pub fn kernel_kfunc(&self, name: &str) -> crate::Answer {
-        if let Some(a) = crate::assume::assumed_kfunc(&self.options().assumptions, None, name) {
-            return a;
-        }
         let key = (None, name.to_string());
-        if let Some(a) = self.kfunc_cached(&key) {
+        if let Some(a) = self.kfunc_settled(&key) {
             return a;
         }
         let release = crate::FeatureSource::release(self);
@@ -391,12 +392,8 @@ impl crate::Features {
 
     /// Layer (b): may a program in `ctx` call the kfunc `name`?
     pub fn kfunc_in(&self, ctx: AttachContext, name: &str) -> crate::Answer {
-        if let Some(a) = crate::assume::assumed_kfunc(&self.options().assumptions, Some(ctx), name)
-        {
-            return a;
-        }
         let key = (Some(ctx), name.to_string());
-        if let Some(a) = self.kfunc_cached(&key) {
+        if let Some(a) = self.kfunc_settled(&key) {
             return a;
         }
         // Layer (b) needs the kernel's BTF (attach targets) and the kfunc index: one read.
@@ -429,8 +426,7 @@ impl crate::Features {
             release,
             fixtures: &fixtures,
         };
-        let token = self.options().token.as_deref().map(crate::token::Token::fd);
-        let a = crate::sys::token::with(token, || crate::Answer::probed(answer(&prober, ctx, &k)));
+        let a = self.with_token(|| crate::Answer::probed(answer(&prober, ctx, &k)));
         self.kfunc_keep(key, &a);
         a
     }
@@ -444,13 +440,8 @@ impl crate::Features {
         fixtures: &crate::prober::Fixtures,
         base: &crate::Answer,
     ) -> crate::Answer {
-        if let Some(a) =
-            crate::assume::assumed_kfunc(&self.options().assumptions, Some(ctx), &k.name)
-        {
-            return a;
-        }
         let key = (Some(ctx), k.name.clone());
-        if let Some(a) = self.kfunc_cached(&key) {
+        if let Some(a) = self.kfunc_settled(&key) {
             return a;
         }
         if !base.is_supported() {
@@ -478,8 +469,7 @@ impl crate::Features {
             release: crate::FeatureSource::release(self),
             fixtures,
         };
-        let token = self.options().token.as_deref().map(crate::token::Token::fd);
-        let a = crate::sys::token::with(token, || crate::Answer::probed(answer(&prober, ctx, k)));
+        let a = self.with_token(|| crate::Answer::probed(answer(&prober, ctx, k)));
         self.kfunc_keep(key, &a);
         a
     }

@@ -164,7 +164,7 @@ impl<'a> Facts<'a> {
             name,
             quiet,
             btf: s.btf.as_ref().map(|_| btf).map_err(String::as_str),
-            btf_modules: s.btf.as_ref().map_or(0, |b| b.modules().count()),
+            btf_modules: s.btf.as_ref().map_or(0, |b| b.modules().len()),
             kallsyms: s
                 .kallsyms
                 .as_ref()

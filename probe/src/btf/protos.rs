@@ -430,7 +430,7 @@ impl BtfProtos {
     }
 
     /// The names of the modules read, in order.
-    pub fn modules(&self) -> impl Iterator<Item = &str> {
+    pub fn modules(&self) -> impl ExactSizeIterator<Item = &str> {
         self.modules.iter().map(|m| &**m)
     }
 }
