@@ -397,6 +397,7 @@ mod tests {
             kallsyms: TextSymbols::parse(kallsyms.as_bytes()).map_err(|e| e.to_string()),
             blacklist: KprobeBlacklist::parse("".as_bytes()),
             timings: Default::default(),
+            prepared: None,
         };
         let yes = Answer::probed(Support::supported());
         AttachPoints::new(

@@ -26,7 +26,7 @@ use std::{
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    btf::{BtfFunction, BtfProtos},
+    btf::{BtfFunction, BtfProtos, Named},
     kernel::SystemInfo,
     names::{Misc, ProgramType},
     source::FeatureSource,
@@ -202,6 +202,42 @@ pub struct Sources {
     /// How long each took to read and parse, in source order (btf, ftrace, kallsyms,
     /// blacklist), for the bench.
     pub timings: [Duration; 4],
+    /// What counting every function needs of BTF and ftrace, worked out while kallsyms
+    /// is still being read; `None` (then each name is looked up as it is counted) when
+    /// either is missing or the sources were not read together.
+    pub prepared: Option<Prepared>,
+}
+
+/// Per BTF function name (by its id in [`BtfProtos`]): its hash and how many functions
+/// of that name ftrace can patch. Reading kallsyms takes longer than reading BTF and
+/// ftrace together, and the thread that reads those would otherwise wait for it.
+#[derive(Debug)]
+pub struct Prepared {
+    hashes: Vec<NameHash>,
+    ftrace_counts: Vec<u32>,
+}
+
+impl Prepared {
+    fn new(btf: &BtfProtos, ftrace: &FtraceFunctions) -> Self {
+        let hashes: Vec<NameHash> = btf.names().map(|n| NameHash::of(n.as_bytes())).collect();
+        let ftrace_counts = btf
+            .names()
+            .zip(&hashes)
+            .map(|(n, h)| ftrace.count_hashed(n, *h))
+            .collect();
+        Prepared {
+            hashes,
+            ftrace_counts,
+        }
+    }
+
+    /// Name id `id`'s hash and ftrace count, when this was prepared for `btf`.
+    fn get(&self, id: u32) -> Option<(NameHash, u32)> {
+        Some((
+            *self.hashes.get(id as usize)?,
+            *self.ftrace_counts.get(id as usize)?,
+        ))
+    }
 }
 
 fn timed<T>(f: impl FnOnce() -> T) -> (T, Duration) {
@@ -316,6 +352,10 @@ impl Sources {
                     .unwrap_or_else(|_| (Err("the ftrace reader panicked".into()), Duration::ZERO)),
                 None => read_ftrace(),
             };
+            let prepared = match (&btf, &ftrace) {
+                (Ok(b), Ok(f)) => Some(Prepared::new(b, f)),
+                _ => None,
+            };
             let (kallsyms, t_kallsyms) = match kallsyms {
                 Some(t) => t.join().unwrap_or_else(|_| {
                     (Err("the kallsyms reader panicked".into()), Duration::ZERO)
@@ -329,6 +369,7 @@ impl Sources {
                 kallsyms,
                 blacklist,
                 timings: [t_btf, t_ftrace, t_kallsyms, t_black],
+                prepared,
             }
         })
     }
@@ -455,16 +496,17 @@ impl AttachPoints {
     /// The BTF functions called `name` (several: in two modules, or two statics).
     pub fn btf_functions(&self, name: &str) -> Vec<&BtfFunction> {
         self.btf_functions_hashed(name, NameHash::of(name.as_bytes()))
+            .to_vec()
     }
 
-    pub(super) fn btf_functions_hashed(&self, name: &str, hash: NameHash) -> Vec<&BtfFunction> {
-        self.sources.btf.as_ref().map_or_else(
-            |_| Vec::new(),
-            |b| {
+    pub(super) fn btf_functions_hashed(&self, name: &str, hash: NameHash) -> Named<'_> {
+        self.sources
+            .btf
+            .as_ref()
+            .map_or(Named::Many(Vec::new()), |b| {
                 b.name_id(name, hash)
-                    .map_or_else(Vec::new, |id| b.named(id))
-            },
-        )
+                    .map_or(Named::Many(Vec::new()), |id| b.named(id))
+            })
     }
 
     /// Every distinct BTF function name, in BTF order (vmlinux first).
@@ -508,9 +550,15 @@ impl AttachPoints {
         let count = |ids: &[u32]| -> Counts {
             let mut c: Counts = Default::default();
             let Some(btf) = btf else { return c };
+            let prepared = self.sources.prepared.as_ref();
             for id in ids {
-                let facts =
-                    verdict::Facts::gather_with(self, btf.function_name(*id), btf.named(*id), true);
+                let name = btf.function_name(*id);
+                let facts = match prepared.and_then(|p| p.get(*id)) {
+                    Some((hash, count)) => {
+                        verdict::Facts::gather_prepared(self, name, hash, count, btf.named(*id))
+                    }
+                    None => verdict::Facts::gather_with(self, name, btf.named(*id), true),
+                };
                 c.1 += usize::from(facts.ambiguous());
                 c.2 += usize::from(facts.only_clones());
                 for (i, class) in verdict::classes(&facts, &self.kernel)

@@ -82,6 +82,7 @@ fn fixture(release: &str) -> AttachPoints {
         kallsyms: TextSymbols::parse(kallsyms.as_bytes()).map_err(|e| e.to_string()),
         blacklist: KprobeBlacklist::parse(blacklist.as_bytes()),
         timings: Default::default(),
+        prepared: None,
     };
     AttachPoints::new(sources, kernel(release))
 }
@@ -235,6 +236,25 @@ fn the_summary_counts_every_btf_function_once() {
         assert_eq!(c.supported + c.unsupported + c.unknown, 10, "{c:?}");
     }
     assert!(s.source_problems.is_empty());
+}
+
+#[test]
+fn a_summary_from_prepared_counts_is_the_same() {
+    let plain = fixture("6.12.0");
+    let mut ap = fixture("6.12.0");
+    let (Ok(btf), Ok(ftrace)) = (&ap.sources.btf, &ap.sources.ftrace) else {
+        panic!("the fixture reads every source")
+    };
+    ap.sources.prepared = Some(Prepared::new(btf, ftrace));
+    assert_eq!(ap.summary(), plain.summary());
+    // A preparation for other BTF (fewer names) is not trusted past its end.
+    ap.sources
+        .prepared
+        .as_mut()
+        .unwrap()
+        .ftrace_counts
+        .truncate(3);
+    assert_eq!(ap.summary(), plain.summary());
 }
 
 #[test]

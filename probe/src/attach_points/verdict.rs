@@ -2,7 +2,7 @@
 //! become one answer per mechanism. Each rule cites the kernel code that enforces it.
 use crate::interned::NameHash;
 use crate::{
-    btf::{BtfFunction, Linkage, ValueKind},
+    btf::{BtfFunction, Linkage, Named, ValueKind},
     conditions::{LockdownMode, REFUSED_BY_LOCKDOWN},
     kernel::{KernelRelease, SystemInfo},
     support::{Answer, Evidence, Scope, Support},
@@ -125,7 +125,7 @@ pub(super) struct Facts<'a> {
     name: &'a str,
     /// Only the class of each answer is wanted: no words.
     quiet: bool,
-    btf: Result<Vec<&'a BtfFunction>, &'a str>,
+    btf: Result<Named<'a>, &'a str>,
     btf_modules: usize,
     kallsyms: Result<&'a [Instance], &'a str>,
     clones: Vec<(&'a str, &'a [Instance])>,
@@ -145,17 +145,44 @@ impl<'a> Facts<'a> {
     pub(super) fn gather_with(
         ap: &'a AttachPoints,
         name: &'a str,
-        btf: Vec<&'a BtfFunction>,
+        btf: Named<'a>,
         quiet: bool,
     ) -> Self {
         Self::gather_hashed(ap, name, NameHash::of(name.as_bytes()), btf, quiet)
+    }
+
+    /// Quiet [`gather_with`](Self::gather_with) for a name whose hash and ftrace count
+    /// were prepared while kallsyms was read.
+    pub(super) fn gather_prepared(
+        ap: &'a AttachPoints,
+        name: &'a str,
+        hash: NameHash,
+        ftrace_count: u32,
+        btf: Named<'a>,
+    ) -> Self {
+        let mut f = Self::gather_kallsyms(ap, name, hash, btf, true);
+        f.own_ftrace_count = Ok(ftrace_count);
+        f
     }
 
     fn gather_hashed(
         ap: &'a AttachPoints,
         name: &'a str,
         hash: NameHash,
-        btf: Vec<&'a BtfFunction>,
+        btf: Named<'a>,
+        quiet: bool,
+    ) -> Self {
+        let mut f = Self::gather_kallsyms(ap, name, hash, btf, quiet);
+        f.own_ftrace_count = f.ftrace.map(|ft| ft.count_hashed(name, hash));
+        f
+    }
+
+    /// Every fact but the name's own ftrace count (left `Ok(0)`).
+    fn gather_kallsyms(
+        ap: &'a AttachPoints,
+        name: &'a str,
+        hash: NameHash,
+        btf: Named<'a>,
         quiet: bool,
     ) -> Self {
         let s = &ap.sources;
@@ -174,7 +201,7 @@ impl<'a> Facts<'a> {
                 Ok(k) => k.clones_hashed(name, hash).map(|c| (c, k.get(c))).collect(),
                 Err(_) => Vec::new(),
             },
-            own_ftrace_count: ftrace.map(|ft| ft.count_hashed(name, hash)),
+            own_ftrace_count: ftrace.map(|_| 0),
             ftrace,
             blacklist: s.blacklist.as_ref().map_err(String::as_str),
         }
@@ -278,8 +305,8 @@ pub(super) fn answer(f: &Facts<'_>, k: &KernelMechanisms, m: Mechanism) -> Mecha
     MechanismAnswer {
         mechanism: m,
         answer,
-        symbol: symbol.filter(|_| supported),
-        module: module.filter(|_| supported),
+        symbol: symbol.filter(|_| supported).map(str::to_string),
+        module: module.filter(|_| supported).map(str::to_string),
     }
 }
 
@@ -338,9 +365,11 @@ pub(super) fn classes(f: &Facts<'_>, k: &KernelMechanisms) -> [Class; 5] {
     ]
 }
 
-type Verdict = (Support, Option<String>, Option<String>);
+/// The function-level answer, and the symbol and module to attach to (borrowed: counting
+/// every function builds no strings).
+type Verdict<'a> = (Support, Option<&'a str>, Option<&'a str>);
 
-fn trampoline(f: &Facts<'_>, k: &KernelMechanisms, fexit: bool) -> Verdict {
+fn trampoline<'a>(f: &Facts<'a>, k: &KernelMechanisms, fexit: bool) -> Verdict<'a> {
     let name = f.name;
     let btf = match &f.btf {
         Err(e) => {
@@ -352,7 +381,7 @@ fn trampoline(f: &Facts<'_>, k: &KernelMechanisms, fexit: bool) -> Verdict {
         }
         Ok(b) => b,
     };
-    let func = match btf.as_slice() {
+    let func = match &btf[..] {
         [] => {
             let why = if let Some((base, _)) = super::clone_of(name) {
                 msg!(
@@ -507,8 +536,8 @@ fn trampoline(f: &Facts<'_>, k: &KernelMechanisms, fexit: bool) -> Verdict {
                     func.params.len()
                 ))),
             },
-            Some(name.to_string()),
-            func.module.as_deref().map(str::to_string),
+            Some(name),
+            func.module.as_deref(),
         ),
     }
 }
@@ -534,7 +563,7 @@ fn prototype_refused(func: &BtfFunction, k: &KernelMechanisms, quiet: bool) -> O
     }
     for (i, p) in func.params.iter().chain([&func.ret]).enumerate() {
         let what = if i == n {
-            "its return value".to_string()
+            msg!(quiet, "its return value")
         } else {
             msg!(quiet, "argument {}", i + 1)
         };
@@ -577,7 +606,7 @@ fn prototype_refused(func: &BtfFunction, k: &KernelMechanisms, quiet: bool) -> O
     }
 }
 
-fn kprobe(f: &Facts<'_>, k: &KernelMechanisms) -> Verdict {
+fn kprobe<'a>(f: &Facts<'a>, k: &KernelMechanisms) -> Verdict<'a> {
     let name = f.name;
     let inst = match f.kallsyms {
         Err(e) => {
@@ -685,13 +714,13 @@ fn kprobe(f: &Facts<'_>, k: &KernelMechanisms) -> Verdict {
             Support::Supported {
                 evidence: Some(ev(msg!(f.quiet, "{how}, and not on the kprobe blacklist"))),
             },
-            Some(symbol.to_string()),
-            at.module.as_deref().map(str::to_string),
+            Some(symbol),
+            at.module.as_deref(),
         ),
     }
 }
 
-fn kprobe_multi(f: &Facts<'_>) -> Verdict {
+fn kprobe_multi<'a>(f: &Facts<'a>) -> Verdict<'a> {
     let name = f.name;
     let ft = match f.ftrace {
         Err(e) => {
@@ -707,10 +736,7 @@ fn kprobe_multi(f: &Facts<'_>) -> Verdict {
         }
         Ok(ft) => ft,
     };
-    let module = |i: &[Instance]| {
-        i.first()
-            .and_then(|i| i.module.as_deref().map(str::to_string))
-    };
+    let module = |i: &'a [Instance]| i.first().and_then(|i| i.module.as_deref());
     match (f.ftrace_count(name).unwrap_or(0), f.kallsyms) {
         (1, Ok(inst)) if inst.len() <= 1 => (
             Support::Supported {
@@ -719,7 +745,7 @@ fn kprobe_multi(f: &Facts<'_>) -> Verdict {
                     "`{name}` is in available_filter_functions"
                 ))),
             },
-            Some(name.to_string()),
+            Some(name),
             module(inst),
         ),
         (0, _) => {
@@ -737,7 +763,7 @@ fn kprobe_multi(f: &Facts<'_>) -> Verdict {
                             "on `{clone}`, the only patchable compiler clone of `{name}`"
                         ))),
                     },
-                    Some(clone.to_string()),
+                    Some(*clone),
                     module(ci),
                 ),
                 [] => (

@@ -384,6 +384,7 @@ pub use fields::{
     FieldError, FieldOffset, FieldOffsets, MAX_DEPTH, kernel_field_offset, kernel_field_offsets,
 };
 pub use kfuncs::{BtfFunc, BtfFuncs, KFUNC_TAG};
+pub(crate) use protos::Named;
 pub use protos::{BtfFunction, BtfProtos, Linkage, ValueKind};
 
 #[cfg(test)]

@@ -98,6 +98,24 @@ pub struct BtfFunction {
     proto: u32,
 }
 
+/// The functions of one name: one (no allocation: counting every function asks for each
+/// name's), or none or several.
+#[derive(Debug)]
+pub(crate) enum Named<'a> {
+    One(&'a BtfFunction),
+    Many(Vec<&'a BtfFunction>),
+}
+
+impl<'a> std::ops::Deref for Named<'a> {
+    type Target = [&'a BtfFunction];
+    fn deref(&self) -> &Self::Target {
+        match self {
+            Named::One(f) => std::slice::from_ref(f),
+            Named::Many(v) => v,
+        }
+    }
+}
+
 /// The functions and types of vmlinux's and the loaded modules' BTF.
 #[derive(Debug, Default)]
 pub struct BtfProtos {
@@ -175,12 +193,16 @@ impl BtfProtos {
     }
 
     /// The functions whose name has id `id`: one, or several in different blobs.
-    pub(crate) fn named(&self, id: u32) -> Vec<&BtfFunction> {
-        let more = self.more_named.get(&id).map_or(&[][..], Vec::as_slice);
-        std::iter::once(&self.first_named[id as usize])
-            .chain(more)
-            .map(|i| &self.functions[*i as usize])
-            .collect()
+    pub(crate) fn named(&self, id: u32) -> Named<'_> {
+        let first = &self.functions[self.first_named[id as usize] as usize];
+        match self.more_named.get(&id) {
+            None => Named::One(first),
+            Some(more) => Named::Many(
+                std::iter::once(first)
+                    .chain(more.iter().map(|i| &self.functions[*i as usize]))
+                    .collect(),
+            ),
+        }
     }
 
     fn add(&mut self, data: Vec<u8>, module: Option<String>) -> Result<(), String> {
