@@ -134,9 +134,14 @@ enum What {
         /// kernel know the helper at all?
         #[arg(long)]
         prog_type: Option<String>,
-        /// Attach context within the type: kprobe_multi, fentry, fexit, fentry_bpf_prog.
+        /// Attach context within the type: kprobe_multi, fentry, fexit, fentry_bpf_prog,
+        /// fentry_kprobe_prog, fentry.s, lsm.s.
         #[arg(long)]
         attach: Option<String>,
+        /// The sleepable variant of the context (fentry.s, lsm.s; syscall programs are
+        /// always sleepable).
+        #[arg(long)]
+        sleepable: bool,
     },
     /// A kfunc, e.g. `has kfunc bpf_task_from_pid --prog-type tracepoint`. Without
     /// --prog-type: does the kernel have it (its BTF, or the table of known kfuncs)?
@@ -145,9 +150,14 @@ enum What {
         /// Program type (libbpf name). Without it: does the kernel have the kfunc at all?
         #[arg(long)]
         prog_type: Option<String>,
-        /// Attach context within the type: kprobe_multi, fentry, fexit, fentry_bpf_prog.
+        /// Attach context within the type: kprobe_multi, fentry, fexit, fentry_bpf_prog,
+        /// fentry_kprobe_prog, fentry.s, lsm.s.
         #[arg(long)]
         attach: Option<String>,
+        /// The sleepable variant of the context (fentry.s, lsm.s; syscall programs are
+        /// always sleepable).
+        #[arg(long)]
+        sleepable: bool,
     },
     /// A program type, e.g. `has prog-type tracing`.
     #[command(alias = "prog_type")]
@@ -191,15 +201,25 @@ fn options(cli: &Cli) -> Result<Options, String> {
 fn context(
     prog_type: &Option<String>,
     attach: &Option<String>,
+    sleepable: bool,
 ) -> Result<Option<AttachContext>, String> {
     match prog_type {
         None if attach.is_some() => Err("--attach needs --prog-type".into()),
+        None if sleepable => Err("--sleepable needs --prog-type".into()),
         None => Ok(None),
         Some(t) => {
             let t: ProgramType = t.parse().map_err(|e| format!("{e}"))?;
-            AttachContext::new(t, attach.as_deref())
-                .map(Some)
-                .map_err(|e| format!("{e}"))
+            let ctx = AttachContext::new(t, attach.as_deref()).map_err(|e| format!("{e}"))?;
+            if !sleepable {
+                return Ok(Some(ctx));
+            }
+            ctx.sleepable().map(Some).ok_or_else(|| {
+                format!(
+                    "{} has no sleepable programs: the sleepable contexts are \
+                     tracing/fentry.s, lsm/lsm.s and syscall",
+                    ctx.name()
+                )
+            })
         }
     }
 }
@@ -210,9 +230,10 @@ fn has(f: &dyn FeatureSource, what: &What) -> Result<(String, probe::Answer), St
             name,
             prog_type,
             attach,
+            sleepable,
         } => {
             let h: Helper = name.parse().map_err(|e| format!("{e}"))?;
-            match context(prog_type, attach)? {
+            match context(prog_type, attach, *sleepable)? {
                 None => (format!("kernel knows {h}"), f.kernel_has_helper(h)),
                 Some(ctx) => (format!("{h} in {}", ctx.name()), f.helper(ctx, h)),
             }
@@ -221,6 +242,7 @@ fn has(f: &dyn FeatureSource, what: &What) -> Result<(String, probe::Answer), St
             name,
             prog_type,
             attach,
+            sleepable,
         } => {
             // A C identifier, as BTF names functions; anything else is no kfunc's name.
             let valid = !name.is_empty()
@@ -233,7 +255,7 @@ fn has(f: &dyn FeatureSource, what: &What) -> Result<(String, probe::Answer), St
                     name.chars().take(64).collect::<String>()
                 ));
             }
-            match context(prog_type, attach)? {
+            match context(prog_type, attach, *sleepable)? {
                 None => (format!("kernel has kfunc {name}"), f.kernel_has_kfunc(name)),
                 Some(ctx) => (
                     format!("kfunc {name} in {}", ctx.name()),

@@ -102,6 +102,14 @@ fn macros_and_text_render() {
     let (code, out, _) = run(&["--macros"]);
     assert_eq!(code, 0);
     assert!(out.contains("HAVE_PROG_TYPE_HELPER"), "{out}");
+    // Every context's name, `tracing/fentry.s` too, becomes a C identifier.
+    for l in out.lines().filter_map(|l| l.strip_prefix("#define ")) {
+        let name = l.split([' ', '(']).next().unwrap();
+        assert!(
+            name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'),
+            "{l}"
+        );
+    }
     let (code, out, _) = run(&["--no-color"]);
     assert_eq!(code, 0);
     assert!(

@@ -26,12 +26,15 @@ const FUNC_IP_CONTEXTS: [AttachContext; 5] = [
 
 /// kfuncs that get a row of their own (with the program type asked), chosen because their
 /// fate differs between the matrix kernels: the generic set (6.2), the iterators (6.4),
-/// and a tracepoint's access to the generic set (6.12).
-const NAMED_KFUNCS: [(&str, &str); 4] = [
+/// a tracepoint's access to the generic set (6.12), and a sleepable kfunc (6.12) refused in
+/// fentry and callable in fentry.s.
+const NAMED_KFUNCS: [(&str, &str); 6] = [
     ("bpf_task_from_pid", "sched_cls"),
     ("bpf_task_from_pid", "tracepoint"),
     ("bpf_iter_num_new", "sched_cls"),
     ("bpf_rcu_read_lock", "sched_cls"),
+    ("bpf_copy_from_user_str", "tracing/fentry"),
+    ("bpf_copy_from_user_str", "tracing/fentry.s"),
 ];
 
 /// One kernel's rows, in report order: every type, map and misc feature, the helper counts,
@@ -80,7 +83,7 @@ pub fn rows(r: &Report) -> Vec<(String, String)> {
         ));
     }
     for (name, ctx) in NAMED_KFUNCS {
-        let ctx = AttachContext::Default(ctx.parse().expect("a known program type"));
+        let ctx: AttachContext = ctx.parse().expect("a known context");
         out.push((
             format!("kfunc {name} in {}", ctx.name()),
             cell(&r.kfunc(ctx, name)),

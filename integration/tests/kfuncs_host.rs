@@ -135,3 +135,60 @@ fn kfunc_calls_are_classified_by_the_verifiers_words() {
     );
     assert!(integration::bpf_objects_left(&before).is_empty());
 }
+
+/// fentry.s and lsm.s (5.10): what may sleep is refused in the plain context and callable in
+/// the sleepable one — the helper `bpf_copy_from_user` (5.10) and, where the kernel has it,
+/// the kfunc `bpf_copy_from_user_str` (6.12). Runs where the sleepable context loads.
+#[test]
+fn sleepable_contexts_take_what_may_sleep() {
+    let test = "sleepable_contexts_take_what_may_sleep";
+    let Some(_) = integration::need_bpf(test) else {
+        return;
+    };
+    let before = integration::bpf_objects();
+    let f = probe::Features::new(probe::Options::default());
+    let copy: probe::Helper = "bpf_copy_from_user".parse().unwrap();
+    let has_str = f.kernel_has_kfunc("bpf_copy_from_user_str").is_supported();
+    let mut checked = 0;
+    for (plain, base) in [
+        (
+            AttachContext::FENTRY_KERNEL_FN,
+            probe::Misc::FentrySleepable,
+        ),
+        (
+            AttachContext::Default(ProgramType::LSM),
+            probe::Misc::LsmSleepable,
+        ),
+    ] {
+        let sleepable = plain.sleepable().unwrap();
+        let loads = f.misc(base);
+        if !loads.is_supported() {
+            integration::skip(
+                &format!("{test} ({})", sleepable.name()),
+                &format!("{} does not load here: {loads}", sleepable.name()),
+            );
+            continue;
+        }
+        let (p, s) = (f.helper(plain, copy), f.helper(sleepable, copy));
+        assert!(s.is_supported(), "{copy} in {}: {s}", sleepable.name());
+        assert!(
+            p.support.is_unsupported(),
+            "{copy} in {}: {p}",
+            plain.name()
+        );
+        if has_str {
+            let name = "bpf_copy_from_user_str";
+            let (p, s) = (f.kfunc(plain, name), f.kfunc(sleepable, name));
+            assert!(s.is_supported(), "{name} in {}: {s}", sleepable.name());
+            assert!(
+                p.support.is_unsupported(),
+                "{name} in {}: {p}",
+                plain.name()
+            );
+            assert!(p.to_string().contains("sleepable"), "{p}");
+        }
+        checked += 1;
+    }
+    eprintln!("{test}: {checked} sleepable contexts checked");
+    assert!(integration::bpf_objects_left(&before).is_empty());
+}

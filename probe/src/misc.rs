@@ -239,13 +239,16 @@ pub fn probe(p: &Prober<'_>, m: Misc) -> Support {
             &[libc::EBADF],
         )
         .explain_eopnotsupp("the kernel is built without CONFIG_UPROBES"),
-        Misc::FentryBpfProg => fentry_bpf_prog(p, AttachContext::FentryBpfProg),
-        Misc::FentryKprobeProg => fentry_bpf_prog(p, AttachContext::FentryKprobeProg),
+        Misc::FentryBpfProg => context_loads(p, AttachContext::FentryBpfProg),
+        Misc::FentryKprobeProg => context_loads(p, AttachContext::FentryKprobeProg),
+        Misc::FentrySleepable => context_loads(p, AttachContext::FentrySleepable),
+        Misc::LsmSleepable => context_loads(p, AttachContext::LsmSleepable),
     }
 }
 
-/// A tracing program loaded against a BPF program (attach_prog_fd).
-fn fentry_bpf_prog(p: &Prober<'_>, ctx: AttachContext) -> Support {
+/// `r0 = 0; exit` loaded in an attach context's setup (a tracing program on a BPF
+/// program, a sleepable one): the setup is the question.
+fn context_loads(p: &Prober<'_>, ctx: AttachContext) -> Support {
     let setup: LoadSetup<'_> = match p.setup(ctx) {
         Ok(s) => s,
         Err(s) => return s,

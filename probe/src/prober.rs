@@ -84,6 +84,7 @@ fn load_func_btf(ctx: &str) -> Result<(OwnedFd, [bpf_func_info; 1], u32), Suppor
 pub struct Fixtures {
     target: OnceLock<Result<TargetProg, Support>>,
     kprobe_target: OnceLock<Result<TargetProg, Support>>,
+    sleepable_fentry_target: OnceLock<Result<(u32, &'static str), Support>>,
 }
 
 impl Fixtures {
@@ -178,7 +179,8 @@ pub struct LoadSetup<'a> {
     pub prog_btf: Option<(OwnedFd, [bpf_func_info; 1])>,
     /// `LINUX_VERSION_CODE` for kprobes, which kernels before 5.0 check.
     pub kern_version: u32,
-    /// `BPF_F_SLEEPABLE` for syscall programs, which must be sleepable.
+    /// `BPF_F_SLEEPABLE` for syscall programs, which must be sleepable, and for the
+    /// sleepable contexts.
     pub prog_flags: u32,
     /// What the setup is, for evidence: `tracing (fentry on bpf_fentry_test1)`.
     pub desc: String,
@@ -230,6 +232,18 @@ pub struct Prober<'a> {
     pub fixtures: &'a Fixtures,
 }
 
+/// Kernel functions a sleepable fentry program may attach to, best first:
+/// `bpf_fentry_test1` is in the fmod_ret set with `KF_SLEEPABLE` from 6.2; before, only
+/// functions in the error-injection list may (syscalls, with CONFIG_FUNCTION_ERROR_INJECTION,
+/// which Debian's kernels lack), as the kernel's selftests attach `fentry.s`.
+const SLEEPABLE_FENTRY_TARGETS: &[&str] = &[
+    "bpf_fentry_test1",
+    "__x64_sys_getpgid",
+    "__arm64_sys_getpgid",
+    "__s390x_sys_getpgid",
+    "__riscv_sys_getpgid",
+];
+
 fn vmlinux_func<'b>(btf: Option<&KernelBtf>, names: &[&'b str]) -> Result<(u32, &'b str), Support> {
     let Some(btf) = btf else {
         return Err(Support::unknown(
@@ -250,6 +264,40 @@ fn vmlinux_func<'b>(btf: Option<&KernelBtf>, names: &[&'b str]) -> Result<(u32, 
 }
 
 impl<'a> Prober<'a> {
+    /// The first of [`SLEEPABLE_FENTRY_TARGETS`] in BTF that the verifier does not call
+    /// "not sleepable", found once per run by loading `r0 = 0; exit` on each. A refusal
+    /// for any other reason (EPERM) ends the search there: the context's own probes meet
+    /// it and say so. When every one is "not sleepable", the first stands, and the
+    /// context's probes carry that refusal.
+    fn sleepable_fentry_target(&self) -> Result<(u32, &'static str), Support> {
+        self.fixtures
+            .sleepable_fentry_target
+            .get_or_init(|| {
+                let candidates: Vec<(u32, &'static str)> = SLEEPABLE_FENTRY_TARGETS
+                    .iter()
+                    .filter_map(|n| vmlinux_func(self.btf, &[n]).ok())
+                    .collect();
+                let first = match candidates.first() {
+                    Some(c) => *c,
+                    None => return vmlinux_func(self.btf, SLEEPABLE_FENTRY_TARGETS),
+                };
+                let insns = insn::return_zero();
+                for (id, name) in &candidates {
+                    let mut l = ProgLoad::new(ProgramType::TRACING.0, &insns);
+                    l.expected_attach_type = bpf_attach_type::BPF_TRACE_FENTRY as u32;
+                    l.attach_btf_id = *id;
+                    l.prog_flags = aya_obj::generated::BPF_F_SLEEPABLE;
+                    match with_log(|log| sys::prog_load(&l, Some(log))) {
+                        Ok(_) => return Ok((*id, *name)),
+                        Err(e) if e.log.contains(&format!("{name} is not sleepable")) => {}
+                        Err(_) => return Ok((*id, *name)),
+                    }
+                }
+                Ok(first)
+            })
+            .clone()
+    }
+
     /// The setup for a program type in an attach context (libbpf's `probe_prog_load`
     /// choices, plus BTF targets for the types that need one).
     pub fn setup(&self, ctx: AttachContext) -> Result<LoadSetup<'a>, Support> {
@@ -276,6 +324,22 @@ impl<'a> Prober<'a> {
                 s.attach_btf_id = target.func_btf_id;
                 s.attach_prog = Some(target.fd.as_fd());
                 s.desc = "tracing (fentry on a kprobe BPF program, attach_prog_fd)".into();
+                s
+            }
+            AttachContext::FentrySleepable => {
+                let (id, name) = self.sleepable_fentry_target()?;
+                let mut s = s.attach(bpf_attach_type::BPF_TRACE_FENTRY);
+                s.attach_btf_id = id;
+                s.prog_flags = aya_obj::generated::BPF_F_SLEEPABLE;
+                s.desc = format!("tracing (sleepable fentry on {name})");
+                s
+            }
+            AttachContext::LsmSleepable => {
+                let (id, name) = vmlinux_func(self.btf, &["bpf_lsm_bprm_committed_creds"])?;
+                let mut s = s.attach(bpf_attach_type::BPF_LSM_MAC);
+                s.attach_btf_id = id;
+                s.prog_flags = aya_obj::generated::BPF_F_SLEEPABLE;
+                s.desc = format!("lsm (sleepable, on {name})");
                 s
             }
             AttachContext::FentryBpfProg => {
@@ -345,6 +409,17 @@ impl<'a> Prober<'a> {
 mod tests {
     use super::*;
     use crate::sys::{Errno, fake};
+
+    #[test]
+    fn every_target_a_setup_names_is_kept_from_btf() {
+        for n in SLEEPABLE_FENTRY_TARGETS.iter().chain(&[
+            "bpf_lsm_bprm_committed_creds",
+            "bpf_lsm_bpf",
+            "bpf_fentry_test1",
+        ]) {
+            assert!(crate::btf::WANTED_FUNCS.contains(n), "{n}");
+        }
+    }
 
     #[test]
     fn a_log_that_outgrows_its_buffer_does_not_decide_the_answer() {

@@ -88,6 +88,13 @@ pub const WANTED_FUNCS: &[&str] = &[
     "bpf_fentry_test1",
     "bpf_lsm_bpf",
     "bpf_lsm_file_open",
+    // Sleepable targets: an LSM hook that may sleep (5.10), and syscalls the error-injection
+    // list has (`prober::SLEEPABLE_FENTRY_TARGETS`).
+    "bpf_lsm_bprm_committed_creds",
+    "__x64_sys_getpgid",
+    "__arm64_sys_getpgid",
+    "__s390x_sys_getpgid",
+    "__riscv_sys_getpgid",
     // Present only when a feature is built in: see `inferred::NEEDS_BTF_FUNC`.
     "lirc_mode2_func_proto",
     "register_fprobe_ips",

@@ -26,6 +26,8 @@ pub fn base_key(ctx: AttachContext) -> FeatureKey {
         AttachContext::KprobeMulti => FeatureKey::Misc(Misc::KprobeMulti),
         AttachContext::FentryBpfProg => FeatureKey::Misc(Misc::FentryBpfProg),
         AttachContext::FentryKprobeProg => FeatureKey::Misc(Misc::FentryKprobeProg),
+        AttachContext::FentrySleepable => FeatureKey::Misc(Misc::FentrySleepable),
+        AttachContext::LsmSleepable => FeatureKey::Misc(Misc::LsmSleepable),
     }
 }
 

@@ -24,6 +24,13 @@ pub enum AttachContext {
     /// verify such a program as its target's type (`resolve_prog_type`), so
     /// `bpf_get_func_ip` is accepted on a kprobe target there and refused on a tc one.
     FentryKprobeProg,
+    /// tracing with `BPF_TRACE_FENTRY` and `BPF_F_SLEEPABLE` (libbpf's `fentry.s`, 5.10) on
+    /// a kernel function that may sleep: `bpf_fentry_test1` (6.2+), else a syscall in the
+    /// error-injection list (CONFIG_FUNCTION_ERROR_INJECTION).
+    FentrySleepable,
+    /// lsm with `BPF_F_SLEEPABLE` (libbpf's `lsm.s`, 5.10) on a sleepable hook
+    /// (`bprm_committed_creds`).
+    LsmSleepable,
 }
 
 impl AttachContext {
@@ -37,18 +44,41 @@ impl AttachContext {
         match self {
             Self::Default(t) => t,
             Self::KprobeMulti => ProgramType::KPROBE,
-            Self::FexitKernelFn | Self::FentryBpfProg | Self::FentryKprobeProg => {
-                ProgramType::TRACING
-            }
+            Self::FexitKernelFn
+            | Self::FentryBpfProg
+            | Self::FentryKprobeProg
+            | Self::FentrySleepable => ProgramType::TRACING,
+            Self::LsmSleepable => ProgramType::LSM,
         }
     }
     /// The extra contexts probed beside each program type's default.
-    pub const EXTRA: [Self; 4] = [
+    pub const EXTRA: [Self; 6] = [
         Self::KprobeMulti,
         Self::FexitKernelFn,
         Self::FentryBpfProg,
         Self::FentryKprobeProg,
+        Self::FentrySleepable,
+        Self::LsmSleepable,
     ];
+
+    /// Whether programs loaded in this context are sleepable (`BPF_F_SLEEPABLE`; syscall
+    /// programs must be).
+    pub fn is_sleepable(self) -> bool {
+        matches!(self, Self::FentrySleepable | Self::LsmSleepable)
+            || self == Self::Default(ProgramType::SYSCALL)
+    }
+
+    /// The sleepable variant of this context (`--sleepable`): fentry.s for fentry, lsm.s
+    /// for lsm, itself when already sleepable; `None` where the kernel has no sleepable
+    /// programs.
+    pub fn sleepable(self) -> Option<Self> {
+        match self {
+            c if c.is_sleepable() => Some(c),
+            Self::FENTRY_KERNEL_FN => Some(Self::FentrySleepable),
+            Self::Default(t) if t == ProgramType::LSM => Some(Self::LsmSleepable),
+            _ => None,
+        }
+    }
 
     /// fentry on a BPF program of `target`'s type: the context whose answers hold there.
     pub fn fentry_on(target: ProgramType) -> Self {
@@ -68,6 +98,8 @@ impl AttachContext {
             Self::FexitKernelFn => Some("fexit"),
             Self::FentryBpfProg => Some("fentry_bpf_prog"),
             Self::FentryKprobeProg => Some("fentry_kprobe_prog"),
+            Self::FentrySleepable => Some("fentry.s"),
+            Self::LsmSleepable => Some("lsm.s"),
         }
     }
     /// `kprobe`, `kprobe/kprobe_multi`, `tracing/fentry_bpf_prog`: type, then context.
@@ -79,6 +111,8 @@ impl AttachContext {
             Self::FexitKernelFn => "tracing/fexit",
             Self::FentryBpfProg => "tracing/fentry_bpf_prog",
             Self::FentryKprobeProg => "tracing/fentry_kprobe_prog",
+            Self::FentrySleepable => "tracing/fentry.s",
+            Self::LsmSleepable => "lsm/lsm.s",
         }
     }
     /// Builds a context from a program type and an optional attach name.
@@ -89,6 +123,8 @@ impl AttachContext {
             ("fexit", Self::FexitKernelFn),
             ("fentry_bpf_prog", Self::FentryBpfProg),
             ("fentry_kprobe_prog", Self::FentryKprobeProg),
+            ("fentry.s", Self::FentrySleepable),
+            ("lsm.s", Self::LsmSleepable),
         ];
         let Some(a) = attach else {
             return Ok(Self::Default(prog_type));
@@ -126,6 +162,8 @@ impl std::str::FromStr for AttachContext {
                 "fexit" => Ok(Self::FexitKernelFn),
                 "fentry_bpf_prog" => Ok(Self::FentryBpfProg),
                 "fentry_kprobe_prog" => Ok(Self::FentryKprobeProg),
+                "fentry.s" => Ok(Self::FentrySleepable),
+                "lsm.s" => Ok(Self::LsmSleepable),
                 _ => Ok(Self::Default(s.parse()?)),
             },
         }

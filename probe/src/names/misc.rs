@@ -55,6 +55,8 @@ misc_features! {
     UprobeMulti => "uprobe_multi", Since::new(6, 6), "uprobe_multi links";
     FentryBpfProg => "fentry_bpf_prog", Since::new(5, 5), "fentry/fexit attached to a BPF program (attach_prog_fd)";
     FentryKprobeProg => "fentry_kprobe_prog", Since::new(5, 5), "fentry/fexit attached to a kprobe BPF program";
+    FentrySleepable => "fentry_sleepable", Since::new(5, 10), "sleepable fentry programs (fentry.s) on a kernel function that may sleep";
+    LsmSleepable => "lsm_sleepable", Since::new(5, 10), "sleepable LSM programs (lsm.s) on a sleepable hook";
 }
 
 impl std::str::FromStr for Misc {

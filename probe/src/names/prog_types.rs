@@ -116,6 +116,8 @@ impl ProgramType {
     pub const LSM: Self = Self(BPF_PROG_TYPE_LSM as u32);
     /// 5.6: kernel function tables (TCP congestion control, …) written in BPF.
     pub const STRUCT_OPS: Self = Self(BPF_PROG_TYPE_STRUCT_OPS as u32);
+    /// `syscall` (5.14): programs run by `BPF_PROG_RUN` from user space, always sleepable.
+    pub const SYSCALL: Self = Self(BPF_PROG_TYPE_SYSCALL as u32);
 
     /// Its row of [`PROG_TYPES`]; `None` for a number our UAPI does not know.
     pub fn def(self) -> Option<&'static ProgTypeDef> {

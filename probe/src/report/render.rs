@@ -369,14 +369,15 @@ impl Report {
     }
 }
 
-/// `#define BPF__PROG_TYPE_<ctx>__<KIND>_<name> 0|1` for one context's answers.
+/// `#define BPF__PROG_TYPE_<ctx>__<KIND>_<name> 0|1` for one context's answers; `<ctx>` is
+/// the context's name as a C identifier (`tracing__fentry_s` for `tracing/fentry.s`).
 fn context_macros(
     o: &mut String,
     context: crate::names::AttachContext,
     kind: &str,
     answers: &std::collections::BTreeMap<String, Answer>,
 ) {
-    let ctx = context.name().replace('/', "__");
+    let ctx = context.name().replace('/', "__").replace('.', "_");
     for (name, a) in answers {
         let _ = writeln!(
             o,

@@ -73,6 +73,22 @@ pub fn time_cmd(cmd: &str, args: &[&str]) -> Duration {
     d
 }
 
+/// Wall time of a command that answers by its exit code: 0 (yes) and 1 (no) are answers.
+pub fn time_answer(cmd: &str, args: &[&str]) -> Duration {
+    let t = Instant::now();
+    let st = Command::new(cmd)
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
+    let d = t.elapsed();
+    assert!(
+        st.is_ok_and(|s| matches!(s.code(), Some(0 | 1))),
+        "{cmd} {args:?} gave no answer"
+    );
+    d
+}
+
 /// Peak RSS (KiB) of a command, measured by a fresh child of ours (RUSAGE_CHILDREN is a
 /// maximum over all waited children, so each measurement gets its own process).
 pub fn peak_rss_kib(cmd: &[&str]) -> u64 {
