@@ -544,6 +544,12 @@ fn attach_points(rows: &mut Vec<Row>, runs: usize) {
             ms(*summary)
         );
     }
+    let each: Vec<String> = read
+        .iter()
+        .zip(&resolve)
+        .map(|(a, b)| format!("{:.2}", b.as_secs_f64() / a.as_secs_f64()))
+        .collect();
+    println!("  (each run's ratio: {})", each.join(", "));
     let (read, resolve) = (median(read), median(resolve));
     row(
         rows,
