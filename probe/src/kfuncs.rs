@@ -144,9 +144,15 @@ impl KfuncIndex {
             return kfunc(true);
         }
         match row {
+            // A kernel that tags kfuncs tags every kfunc its build registers (pahole's
+            // decl_tag_kfuncs reads the build's kfunc sets, 6.11+): an untagged function is
+            // none here, whatever the table says — 7.x keeps `bpf_wq_set_callback_impl` in
+            // BTF untagged (and without an address) beside the tagged
+            // `bpf_wq_set_callback`; 6.18 without CONFIG_SYSTEM_DATA_VERIFICATION keeps
+            // `bpf_verify_pkcs7_signature` for its own use.
+            _ if self.tags_kfuncs() => Found::NotKfunc,
             Some(r) if release.is_none_or(|rel| rel.reached(r.since)) => kfunc(false),
             Some(r) => Found::TooOld(*r),
-            None if self.tags_kfuncs() => Found::NotKfunc,
             None => Found::Untold,
         }
     }
@@ -235,9 +241,14 @@ pub fn kernel_answer(
                 ))),
             }
         }
-        Found::NotKfunc => unsupported(format!(
-            "{name} is a kernel function but not a kfunc (no bpf_kfunc tag)"
-        )),
+        Found::NotKfunc => unsupported(match KFUNCS.iter().find(|r| r.name == name) {
+            Some(r) => format!(
+                "{name} is a kernel function, and this kernel tags every kfunc its build \
+                 registers but not it (a kfunc since {} elsewhere: not built in, or renamed)",
+                r.since
+            ),
+            None => format!("{name} is a kernel function but not a kfunc (no bpf_kfunc tag)"),
+        }),
         Found::Untold => Support::unknown(
             format!(
                 "{name} is a kernel function; this kernel does not tag kfuncs in BTF and the \
@@ -319,8 +330,13 @@ pub fn answer(p: &Prober<'_>, ctx: AttachContext, k: &KernelKfunc) -> Support {
 
 impl crate::Features {
     /// The kernel's BTF and the kfunc index from one read of vmlinux's BTF (a full run
-    /// needs both: a second 5-6 MB read would stay in the process's memory).
-    pub(crate) fn read_btf_and_kfuncs(&self) {
+    /// needs both: a second 5-6 MB read would stay in the process's memory). With
+    /// `side_by_side` (one cold question) the two walks over its types run on two threads,
+    /// and the system facts are read meanwhile: together they are most of a cold `has
+    /// kfunc … --prog-type` (~2 ms each on 6.18's BTF). A full run reads the system facts
+    /// on another thread already, and walks both here so that the allocator reuses the
+    /// read's memory (another thread's arena would not).
+    pub(crate) fn read_btf_and_kfuncs(&self, side_by_side: bool) {
         if self.kfunc_index.get().is_some() || self.btf_was_read() {
             self.btf();
             let _ = self.kfunc_index();
@@ -329,23 +345,23 @@ impl crate::Features {
         let path = Path::new(BTF_DIR).join("vmlinux");
         match crate::sys::read_file(&path) {
             Ok(blob) => {
-                // Two walks over every type of the same blob, on two threads when one can
-                // start: the walks are most of a cold `has kfunc … --prog-type` (~2 ms each
-                // on 6.18's BTF).
                 let index = || KfuncIndex::from_vmlinux(&blob, Path::new(BTF_DIR));
-                let (btf, index) = std::thread::scope(|s| {
-                    let other = (crate::kernel::extra_threads_that_fit(0) >= 1)
-                        .then(std::thread::Builder::new)
-                        .and_then(|b| b.spawn_scoped(s, index).ok());
-                    // The system facts (an inflated /proc/config.gz) meanwhile, too.
-                    let _ = self.sys();
-                    let btf = crate::btf::KernelBtf::parse(&blob);
-                    let index = match other.map(|t| t.join()) {
-                        Some(Ok(i)) => i,
-                        _ => index(),
-                    };
-                    (btf, index)
-                });
+                let (btf, index) = if side_by_side {
+                    std::thread::scope(|s| {
+                        let other = (crate::kernel::extra_threads_that_fit(0) >= 1)
+                            .then(std::thread::Builder::new)
+                            .and_then(|b| b.spawn_scoped(s, index).ok());
+                        let _ = self.sys();
+                        let btf = crate::btf::KernelBtf::parse(&blob);
+                        let index = match other.map(|t| t.join()) {
+                            Some(Ok(i)) => i,
+                            _ => index(),
+                        };
+                        (btf, index)
+                    })
+                } else {
+                    (crate::btf::KernelBtf::parse(&blob), index())
+                };
                 self.set_btf(btf.map_err(|what| {
                     crate::btf::BtfError::Malformed {
                         path: path.display().to_string(),
@@ -430,7 +446,7 @@ impl crate::Features {
             return a;
         }
         // Layer (b) needs the kernel's BTF (attach targets) and the kfunc index: one read.
-        self.read_btf_and_kfuncs();
+        self.read_btf_and_kfuncs(true);
         let kernel = self.kernel_kfunc(name);
         if !kernel.is_supported() {
             return kernel;
@@ -577,6 +593,33 @@ mod tests {
         let names: Vec<String> = idx.kfuncs(Some(&r)).into_iter().map(|k| k.name).collect();
         assert!(names.contains(&"bpf_new_thing".to_string()), "{names:?}");
         assert!(!names.contains(&"tcp_connect".to_string()));
+    }
+
+    #[test]
+    fn a_tagging_kernel_is_believed_over_the_table() {
+        // 7.2: the `_impl` twin of a kfunc with implicit arguments stays in BTF, untagged
+        // and without an address, beside the tagged kfunc.
+        let idx = KfuncIndex::from_blobs(
+            &vmlinux(&["bpf_wq_set_callback", "bpf_wq_set_callback_impl"], 1),
+            &[],
+        )
+        .unwrap();
+        let r = release("7.2.13");
+        let a = kernel_answer(Ok(&idx), Some(&r), "bpf_wq_set_callback_impl");
+        assert!(
+            a.is_unsupported() && a.to_string().contains("tags every kfunc"),
+            "{a}"
+        );
+        let names: Vec<String> = idx.kfuncs(Some(&r)).into_iter().map(|k| k.name).collect();
+        assert_eq!(names, ["bpf_wq_set_callback"]);
+        // Without tags (6.1), the table still decides.
+        let idx = KfuncIndex::from_blobs(&vmlinux(&["bpf_wq_set_callback_impl"], 0), &[]).unwrap();
+        let a = kernel_answer(
+            Ok(&idx),
+            Some(&release("6.10.0")),
+            "bpf_wq_set_callback_impl",
+        );
+        assert!(a.is_supported(), "{a}");
     }
 
     #[test]

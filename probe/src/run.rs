@@ -38,7 +38,7 @@ impl Features {
                 // The kfunc index reads vmlinux's BTF again: in the same thread, so the
                 // allocator reuses the first read's memory (another thread's arena would
                 // not).
-                s.spawn(|| self.read_btf_and_kfuncs());
+                s.spawn(|| self.read_btf_and_kfuncs(false));
             }
             self.sys();
         });
