@@ -250,6 +250,10 @@ const CONFIG_DEPENDENT: &[&str] = &[
     "netfilter",    // CONFIG_NETFILTER_BPF_LINK
     "link_netfilter",
     "isa_v4", // needs LLVM-era ISA support in the JIT
+    // Before 6.2 a sleepable fentry needs a target in the error-injection list
+    // (CONFIG_FUNCTION_ERROR_INJECTION, which Debian's kernels lack).
+    "fentry_sleepable",
+    "lsm_sleepable", // CONFIG_BPF_LSM
 ];
 
 #[test]

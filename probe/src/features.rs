@@ -362,7 +362,9 @@ impl Features {
             {
                 return a;
             }
-            if let Some(a) = inferred::by_config(&k.to_string(), sys, why)
+            let key = k.to_string();
+            if let Some(a) = inferred::by_config(&key, sys, why)
+                .or_else(|| inferred::by_config_before(&key, sys, why))
                 .or_else(|| inferred::by_btf(&k, self.btf(), why))
             {
                 return a;

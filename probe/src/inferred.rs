@@ -90,6 +90,42 @@ pub fn by_config(key: &str, sys: &SystemInfo, why: &str) -> Option<Answer> {
     })
 }
 
+/// Features that need a config option only on kernels older than a release:
+/// `(feature key, option, the release from which it does not)`. Before 6.2 a sleepable
+/// fentry program needs a target in the error-injection list; from 6.2
+/// `bpf_fentry_test1` is allowed without it.
+pub const NEEDS_CONFIG_BEFORE: &[(&str, &str, Since)] = &[(
+    "misc:fentry_sleepable",
+    "CONFIG_FUNCTION_ERROR_INJECTION",
+    Since::new(6, 2),
+)];
+
+/// For a key of [`NEEDS_CONFIG_BEFORE`] on an older kernel: not supported when the read
+/// config lacks the option, unknown when no config could be read; `None` (the release
+/// decides) otherwise.
+pub fn by_config_before(key: &str, sys: &SystemInfo, why: &str) -> Option<Answer> {
+    let (_, option, until) = NEEDS_CONFIG_BEFORE.iter().find(|(k, _, _)| *k == key)?;
+    if sys.release.as_ref().is_none_or(|r| r.reached(*until)) {
+        return None;
+    }
+    let support = match sys.config_source.as_deref() {
+        None => Support::unknown(
+            format!("before {until} it needs {option}, and the kernel's config could not be read"),
+            None,
+        ),
+        Some(source) => match sys.config.get(*option).map(String::as_str) {
+            Some("y") => return None,
+            _ => Support::Unsupported {
+                scope: Scope::Kernel,
+                evidence: Evidence::probe(format!("{option} in {source}")).with_detail(format!(
+                    "before {until} it needs {option}, which is not set"
+                )),
+            },
+        },
+    };
+    Some(Answer::with_origin(support, Origin::Inferred, why))
+}
+
 /// Features whose code exists in vmlinux only when built, found by a function of that code
 /// in the kernel's BTF (readable by any caller): `(feature key, function, option)`. Where
 /// the config cannot be read (a VM, a container), this keeps an inferred answer from
@@ -194,6 +230,26 @@ pub fn helper(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sleepable_fentry_before_6_2_needs_error_injection() {
+        let key = "misc:fentry_sleepable";
+        let mut sys = SystemInfo {
+            release: KernelRelease::parse("6.1.0").ok(),
+            ..Default::default()
+        };
+        let a = by_config_before(key, &sys, "w").unwrap();
+        assert!(a.support.is_unknown(), "{a}");
+        sys.config_source = Some("/boot/config-6.1.0".into());
+        let a = by_config_before(key, &sys, "w").unwrap();
+        assert!(a.support.is_unsupported(), "{a}");
+        sys.config
+            .insert("CONFIG_FUNCTION_ERROR_INJECTION".into(), "y".into());
+        assert!(by_config_before(key, &sys, "w").is_none());
+        sys.release = KernelRelease::parse("6.12.0").ok();
+        sys.config.clear();
+        assert!(by_config_before(key, &sys, "w").is_none());
+    }
 
     #[test]
     fn the_config_read_overrides_the_version() {

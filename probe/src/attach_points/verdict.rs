@@ -160,9 +160,7 @@ impl<'a> Facts<'a> {
         ftrace_count: u32,
         btf: Named<'a>,
     ) -> Self {
-        let mut f = Self::gather_kallsyms(ap, name, hash, btf, true);
-        f.own_ftrace_count = Ok(ftrace_count);
-        f
+        Self::gather_counted(ap, name, hash, btf, true, Some(ftrace_count))
     }
 
     fn gather_hashed(
@@ -172,36 +170,47 @@ impl<'a> Facts<'a> {
         btf: Named<'a>,
         quiet: bool,
     ) -> Self {
-        let mut f = Self::gather_kallsyms(ap, name, hash, btf, quiet);
-        f.own_ftrace_count = f.ftrace.map(|ft| ft.count_hashed(name, hash));
-        f
+        Self::gather_counted(ap, name, hash, btf, quiet, None)
     }
 
-    /// Every fact but the name's own ftrace count (left `Ok(0)`).
-    fn gather_kallsyms(
+    /// Every fact, with the name's own ftrace count when it is known already.
+    fn gather_counted(
         ap: &'a AttachPoints,
         name: &'a str,
         hash: NameHash,
         btf: Named<'a>,
         quiet: bool,
+        ftrace_count: Option<u32>,
     ) -> Self {
         let s = &ap.sources;
         let ftrace = s.ftrace.as_ref().map_err(String::as_str);
+        let own_ftrace_count = match ftrace_count {
+            Some(n) => ftrace.map(|_| n),
+            None => ftrace.map(|ft| ft.count_hashed(name, hash)),
+        };
+        let kallsyms = s
+            .kallsyms
+            .as_ref()
+            .map(|k| k.get_hashed(name, hash))
+            .map_err(String::as_str);
+        // Compiler clones are read only where the name itself falls short — not in BTF,
+        // not in kallsyms, or not patchable (the rules and `only_clones` look at them
+        // nowhere else): counting every function skips that lookup for most.
+        let short = btf.is_empty()
+            || kallsyms.is_ok_and(<[Instance]>::is_empty)
+            || own_ftrace_count.is_ok_and(|n| n == 0);
+        let clones = match &s.kallsyms {
+            Ok(k) if short => k.clones_hashed(name, hash).map(|c| (c, k.get(c))).collect(),
+            _ => Vec::new(),
+        };
         Facts {
             name,
             quiet,
             btf: s.btf.as_ref().map(|_| btf).map_err(String::as_str),
             btf_modules: s.btf.as_ref().map_or(0, |b| b.modules().len()),
-            kallsyms: s
-                .kallsyms
-                .as_ref()
-                .map(|k| k.get_hashed(name, hash))
-                .map_err(String::as_str),
-            clones: match &s.kallsyms {
-                Ok(k) => k.clones_hashed(name, hash).map(|c| (c, k.get(c))).collect(),
-                Err(_) => Vec::new(),
-            },
-            own_ftrace_count: ftrace.map(|_| 0),
+            kallsyms,
+            clones,
+            own_ftrace_count,
             ftrace,
             blacklist: s.blacklist.as_ref().map_err(String::as_str),
         }

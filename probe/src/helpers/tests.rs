@@ -42,6 +42,13 @@ const RECORDED: &[(&str, i32, &str, u32, &str)] = &[
         "context",
     ),
     (
+        "7.2",
+        libc::EINVAL,
+        "0: (85) call bpf_copy_from_user#148\nsleepable helper bpf_copy_from_user#148 in non-sleepable prog\n",
+        148,
+        "context",
+    ),
+    (
         "6.1",
         ENOTSUPP,
         "0: (85) call bpf_get_func_ip#173\nfunc bpf_get_func_ip#173 not supported for program type 5\n",

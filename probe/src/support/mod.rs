@@ -289,12 +289,14 @@ const HELPER_UNKNOWN: &[&str] = &[
 /// Phrases that mean the helper exists for the type but this attach context refuses it
 /// (`check_get_func_ip`: `not supported for program type`, `supported only for
 /// fentry/fexit/fmod_ret programs`; `fn->allowed()`: `helper call is not allowed in probe`;
-/// sleepable-only helpers: `helper call might sleep in a non-sleepable prog`).
+/// sleepable-only helpers: `helper call might sleep in a non-sleepable prog`, from 7.x
+/// `sleepable helper %s#%d in non-sleepable prog`).
 const HELPER_CONTEXT: &[&str] = &[
     "not supported for program type",
     "supported only for",
     "helper call is not allowed in probe",
     "might sleep in a non-sleepable prog",
+    "in non-sleepable prog",
 ];
 
 /// The one line of a verifier log that decided the outcome: the first line matching one
