@@ -34,6 +34,7 @@ fn explained(
     }
     if bpftool_says_yes
         && (line.contains("might sleep")
+            || line.contains("in non-sleepable prog")
             || line.contains("not allowed in probe")
             || line.contains("not supported for program type")
             || line.contains("supported only for"))
