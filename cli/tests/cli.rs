@@ -694,3 +694,34 @@ fn kfunc_answers_are_kept_in_the_disk_cache() {
     assert_eq!(code2, code, "{err2}");
     assert!(out2.contains("from the file"), "{out2}{err2}");
 }
+
+#[test]
+fn sleepable_picks_the_sleepable_context_or_says_there_is_none() {
+    let (code, _, err) = run(&[
+        "has",
+        "kfunc",
+        "bpf_task_from_pid",
+        "--prog-type",
+        "kprobe",
+        "--sleepable",
+    ]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("no sleepable programs") && err.contains("fentry.s"),
+        "{err}"
+    );
+    let (code, _, err) = run(&["has", "helper", "bpf_copy_from_user", "--sleepable"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("--sleepable needs --prog-type"), "{err}");
+    // The answer names the sleepable context, whatever this machine answers.
+    let (code, out, _) = run(&[
+        "has",
+        "helper",
+        "bpf_copy_from_user",
+        "--prog-type",
+        "tracing",
+        "--sleepable",
+    ]);
+    assert!((0..=2).contains(&code));
+    assert!(out.contains("tracing/fentry.s"), "{out}");
+}

@@ -117,7 +117,7 @@ fn bpf_fd(cmd: bpf_cmd, attr: &mut bpf_attr) -> Result<OwnedFd, Errno> {
 }
 
 fn log_to_string(log: &[u8]) -> String {
-    let end = log.iter().position(|&b| b == 0).unwrap_or(log.len());
+    let end = memchr::memchr(0, log).unwrap_or(log.len());
     String::from_utf8_lossy(&log[..end]).into_owned()
 }
 
@@ -230,7 +230,11 @@ pub fn prog_load(p: &ProgLoad<'_>, log: Option<&mut [u8]>) -> Result<OwnedFd, Lo
     }
     let mut log = log;
     if let Some(buf) = log.as_deref_mut() {
-        buf.fill(0);
+        // The kernel NUL-terminates whatever it writes, from the buffer's start: an empty
+        // first byte is all a reused buffer needs (zeroing 64 KiB was ~2 µs of every load).
+        if let Some(b) = buf.first_mut() {
+            *b = 0;
+        }
         u.log_level = 1;
         u.log_size = buf.len() as u32;
         u.log_buf = buf.as_mut_ptr() as u64;
@@ -343,7 +347,9 @@ pub fn btf_load(data: &[u8], log: Option<&mut [u8]>) -> Result<OwnedFd, LoadErro
     }
     let mut log = log;
     if let Some(buf) = log.as_deref_mut() {
-        buf.fill(0);
+        if let Some(b) = buf.first_mut() {
+            *b = 0;
+        }
         u.btf_log_level = 1;
         u.btf_log_size = buf.len() as u32;
         u.btf_log_buf = buf.as_mut_ptr() as u64;
