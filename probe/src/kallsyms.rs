@@ -114,7 +114,7 @@ pub fn malformed(line: usize, what: &'static str, text: &[u8]) -> KallsymsError 
 }
 
 /// Checks one line's shape.
-fn split_line(line: &[u8], no: usize) -> Result<Line<'_>, KallsymsError> {
+pub(crate) fn split_line(line: &[u8], no: usize) -> Result<Line<'_>, KallsymsError> {
     // The common shape first: 16 hex digits, a space, the type, a space.
     let (addr, rest) = if line.len() > 19 && line[16] == b' ' && line[18] == b' ' {
         (&line[..16], &line[17..])

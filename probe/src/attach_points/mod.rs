@@ -33,6 +33,7 @@ use crate::{
     support::Answer,
 };
 
+mod kallsyms_pipe;
 mod sources;
 mod verdict;
 mod verify;
@@ -324,10 +325,20 @@ impl Sources {
                 )
             })
         };
+        let started = Instant::now();
+        let pipe = kallsyms_pipe::KallsymsPipe::new(&paths.kallsyms);
         std::thread::scope(|s| {
             // A thread that cannot start (a thread limit) reads in this one too.
             let spawn_if = |n: usize| (extra >= n).then(std::thread::Builder::new);
-            let kallsyms = spawn_if(1).and_then(|b| b.spawn_scoped(s, read_kallsyms).ok());
+            // kallsyms on a thread of its own, which parses too until this thread, done
+            // with the other sources, takes the parse over (see `kallsyms_pipe`).
+            let kallsyms = spawn_if(1).and_then(|b| {
+                b.spawn_scoped(s, || match open(&paths.kallsyms) {
+                    Ok(f) => pipe.read(f),
+                    Err(e) => pipe.fail(e),
+                })
+                .ok()
+            });
             // kallsyms (the kernel's formatting, then our parse) takes as long as the
             // other sources together: on two cores a third thread only slows both
             // (measured under TCG: 1.3–1.5× the read with two threads, 1.7–1.9× with
@@ -357,9 +368,13 @@ impl Sources {
                 _ => None,
             };
             let (kallsyms, t_kallsyms) = match kallsyms {
-                Some(t) => t.join().unwrap_or_else(|_| {
-                    (Err("the kallsyms reader panicked".into()), Duration::ZERO)
-                }),
+                Some(t) => {
+                    pipe.help();
+                    if t.join().is_err() {
+                        pipe.fail("the kallsyms reader panicked".into());
+                    }
+                    (pipe.finish(), started.elapsed())
+                }
                 None => read_kallsyms(),
             };
             Sources {

@@ -254,55 +254,115 @@ pub struct TextSymbols {
     pub addresses_hidden: bool,
 }
 
+/// Builds [`TextSymbols`] from kallsyms lines given in order, one at a time or in chunks
+/// of whole lines (so that another thread can take over the parse while this one reads).
+#[derive(Debug)]
+pub(crate) struct TextSymbolsBuilder {
+    out: TextSymbols,
+    nonzero: bool,
+    /// Module lines come grouped by module: one shared name per module.
+    last_module: Option<Arc<str>>,
+    /// Lines taken so far, for the line numbers of errors.
+    lines: usize,
+}
+
+impl Default for TextSymbolsBuilder {
+    fn default() -> Self {
+        TextSymbolsBuilder {
+            out: TextSymbols {
+                names: NameTable::with_capacity(128 * 1024, 4 << 20),
+                instances: Vec::with_capacity(128 * 1024),
+                ..Default::default()
+            },
+            nonzero: false,
+            last_module: None,
+            lines: 0,
+        }
+    }
+}
+
+impl TextSymbolsBuilder {
+    /// Takes one kallsyms line (without its newline), keeping text symbols (`t T w W`).
+    pub(crate) fn line(&mut self, text: &[u8]) -> Result<(), KallsymsError> {
+        self.lines += 1;
+        let line = kallsyms::split_line(text, self.lines)?;
+        if !line.is_text() {
+            return Ok(());
+        }
+        if !valid_symbol(line.name) {
+            // Real kallsyms names are C identifiers with clone suffixes; anything else
+            // is not kallsyms.
+            return Err(line.malformed("not a symbol name"));
+        }
+        let name = std::str::from_utf8(line.name).expect("checked ASCII");
+        let addr = line.addr();
+        self.nonzero |= addr != 0;
+        let module = match line.module {
+            None => None,
+            Some(m) => {
+                if self.last_module.as_deref().map(str::as_bytes) != Some(m) {
+                    self.last_module = Some(String::from_utf8_lossy(m).into());
+                }
+                self.last_module.clone()
+            }
+        };
+        let instance = Instance { addr, module };
+        let out = &mut self.out;
+        match out.names.intern(name) {
+            (id, true) => {
+                out.instances.push(Instances::One(instance));
+                if let Some((base, _)) = clone_of(name) {
+                    match out.originals.intern(base) {
+                        (_, true) => out.clones.push(vec![id]),
+                        (o, false) => out.clones[o as usize].push(id),
+                    }
+                }
+            }
+            (id, false) => out.instances[id as usize].push(instance),
+        }
+        Ok(())
+    }
+
+    /// Takes a chunk of whole lines, each ending in a newline but perhaps the text's last.
+    pub(crate) fn chunk(&mut self, chunk: &[u8]) -> Result<(), KallsymsError> {
+        let mut start = 0;
+        while start < chunk.len() {
+            let end = memchr::memchr(b'\n', &chunk[start..]).map_or(chunk.len(), |i| start + i);
+            self.line(&chunk[start..end])?;
+            start = end + 1;
+        }
+        Ok(())
+    }
+
+    /// The error for a line that fills a whole read buffer (the next line's number).
+    pub(crate) fn too_long(&self, text: &[u8]) -> KallsymsError {
+        kallsyms::malformed(self.lines + 1, "line longer than 256 KiB", text)
+    }
+
+    /// The symbols taken.
+    pub(crate) fn finish(mut self) -> TextSymbols {
+        self.out.addresses_hidden = !self.nonzero && !self.out.instances.is_empty();
+        self.out
+    }
+}
+
 impl TextSymbols {
     /// Parses kallsyms text, keeping text symbols (types `t T w W`).
     pub fn parse<R: Read>(reader: R) -> Result<Self, KallsymsError> {
-        let mut out = TextSymbols {
-            names: NameTable::with_capacity(128 * 1024, 4 << 20),
-            instances: Vec::with_capacity(128 * 1024),
-            ..Default::default()
-        };
-        let mut nonzero = false;
-        // Module lines come grouped by module: one shared name per module.
-        let mut last_module: Option<Arc<str>> = None;
-        kallsyms::scan(reader, |line| {
-            if !line.is_text() {
-                return Ok(());
-            }
-            if !valid_symbol(line.name) {
-                // Real kallsyms names are C identifiers with clone suffixes; anything
-                // else is not kallsyms.
-                return Err(line.malformed("not a symbol name"));
-            }
-            let name = std::str::from_utf8(line.name).expect("checked ASCII");
-            let addr = line.addr();
-            nonzero |= addr != 0;
-            let module = match line.module {
-                None => None,
-                Some(m) => {
-                    if last_module.as_deref().map(str::as_bytes) != Some(m) {
-                        last_module = Some(String::from_utf8_lossy(m).into());
-                    }
-                    last_module.clone()
-                }
-            };
-            let instance = Instance { addr, module };
-            match out.names.intern(name) {
-                (id, true) => {
-                    out.instances.push(Instances::One(instance));
-                    if let Some((base, _)) = clone_of(name) {
-                        match out.originals.intern(base) {
-                            (_, true) => out.clones.push(vec![id]),
-                            (o, false) => out.clones[o as usize].push(id),
-                        }
-                    }
-                }
-                (id, false) => out.instances[id as usize].push(instance),
-            }
-            Ok(())
-        })?;
-        out.addresses_hidden = !nonzero && !out.instances.is_empty();
-        Ok(out)
+        let mut b = TextSymbolsBuilder::default();
+        // Real lines are under 600 bytes (KSYM_NAME_LEN and a module name): one that fills
+        // 256 KiB is no kallsyms.
+        crate::lines::for_each_line(
+            reader,
+            256 * 1024,
+            |_, line| b.line(line),
+            |source| KallsymsError::Io {
+                path: "kallsyms".into(),
+                source,
+            },
+            |no, text| kallsyms::malformed(no, "line longer than 256 KiB", text),
+        )?;
+        Ok(b.finish())
     }
 
     /// Every instance of `name`.
