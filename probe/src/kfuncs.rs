@@ -347,18 +347,14 @@ impl crate::Features {
             Ok(blob) => {
                 let index = || KfuncIndex::from_vmlinux(&blob, Path::new(BTF_DIR));
                 let (btf, index) = if side_by_side {
-                    std::thread::scope(|s| {
-                        let other = (crate::kernel::extra_threads_that_fit(0) >= 1)
-                            .then(std::thread::Builder::new)
-                            .and_then(|b| b.spawn_scoped(s, index).ok());
-                        let _ = self.sys();
-                        let btf = crate::btf::KernelBtf::parse(&blob);
-                        let index = match other.map(|t| t.join()) {
-                            Some(Ok(i)) => i,
-                            _ => index(),
-                        };
-                        (btf, index)
-                    })
+                    crate::kernel::side_by_side(
+                        0,
+                        || {
+                            let _ = self.sys();
+                            crate::btf::KernelBtf::parse(&blob)
+                        },
+                        index,
+                    )
                 } else {
                     (crate::btf::KernelBtf::parse(&blob), index())
                 };
@@ -418,20 +414,15 @@ impl crate::Features {
         // A cold start reads the system facts (for the release) and walks BTF for the
         // index side by side.
         if self.kfunc_index.get().is_none() {
-            std::thread::scope(|s| {
-                let other = (crate::kernel::extra_threads_that_fit(0) >= 1)
-                    .then(std::thread::Builder::new)
-                    .and_then(|b| {
-                        b.spawn_scoped(s, || {
-                            let _ = self.kfunc_index();
-                        })
-                        .ok()
-                    });
-                let _ = self.sys();
-                if let Some(t) = other {
-                    let _ = t.join();
-                }
-            });
+            crate::kernel::side_by_side(
+                0,
+                || {
+                    let _ = self.sys();
+                },
+                || {
+                    let _ = self.kfunc_index();
+                },
+            );
         }
         let release = crate::FeatureSource::release(self);
         let a = crate::Answer::probed(kernel_answer(self.kfunc_index(), release, name));

@@ -592,17 +592,7 @@ impl AttachPoints {
         };
         // Two halves on two threads (one when a thread cannot start).
         let (a, b) = ids.split_at(ids.len() / 2);
-        let (x, y) = std::thread::scope(|s| {
-            let other = (crate::kernel::extra_threads_that_fit(ADDRESS_SPACE) >= 1)
-                .then(std::thread::Builder::new)
-                .and_then(|t| t.spawn_scoped(s, || count(b)).ok());
-            let x = count(a);
-            let y = match other.map(|t| t.join()) {
-                Some(Ok(y)) => y,
-                _ => count(b),
-            };
-            (x, y)
-        });
+        let (x, y) = crate::kernel::side_by_side(ADDRESS_SPACE, || count(a), || count(b));
         Summary {
             btf_functions: ids.len(),
             by_mechanism: Mechanism::ALL

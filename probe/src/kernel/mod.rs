@@ -324,6 +324,27 @@ pub fn extra_threads_that_fit(base: u64) -> usize {
     }
 }
 
+/// Runs `here` on this thread and `there` on another, when one fits under the
+/// address-space limit (with `base` bytes for the work) and starts; otherwise, or when it
+/// panics, `there` runs here after `here`.
+pub fn side_by_side<A, B: Send>(
+    base: u64,
+    here: impl FnOnce() -> A,
+    there: impl Fn() -> B + Sync,
+) -> (A, B) {
+    std::thread::scope(|s| {
+        let other = (extra_threads_that_fit(base) >= 1)
+            .then(std::thread::Builder::new)
+            .and_then(|t| t.spawn_scoped(s, &there).ok());
+        let a = here();
+        let b = match other.map(|t| t.join()) {
+            Some(Ok(b)) => b,
+            _ => there(),
+        };
+        (a, b)
+    })
+}
+
 fn read_trim(path: &str) -> Option<String> {
     fs::read_to_string(path).ok().map(|s| s.trim().to_string())
 }

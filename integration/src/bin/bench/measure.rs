@@ -61,20 +61,23 @@ pub fn bpftool() -> Option<String> {
         .map(str::to_string)
 }
 
+/// Wall time of a command that must succeed.
 pub fn time_cmd(cmd: &str, args: &[&str]) -> Duration {
-    let t = Instant::now();
-    let st = Command::new(cmd)
-        .args(args)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status();
-    let d = t.elapsed();
-    assert!(st.is_ok_and(|s| s.success()), "{cmd} {args:?} failed");
-    d
+    timed_run(cmd, args, |code| code == Some(0), "failed")
 }
 
 /// Wall time of a command that answers by its exit code: 0 (yes) and 1 (no) are answers.
 pub fn time_answer(cmd: &str, args: &[&str]) -> Duration {
+    timed_run(
+        cmd,
+        args,
+        |code| matches!(code, Some(0 | 1)),
+        "gave no answer",
+    )
+}
+
+/// Runs `cmd` with its output discarded; asserts that `ok` accepts its exit code.
+fn timed_run(cmd: &str, args: &[&str], ok: impl Fn(Option<i32>) -> bool, what: &str) -> Duration {
     let t = Instant::now();
     let st = Command::new(cmd)
         .args(args)
@@ -82,10 +85,7 @@ pub fn time_answer(cmd: &str, args: &[&str]) -> Duration {
         .stderr(Stdio::null())
         .status();
     let d = t.elapsed();
-    assert!(
-        st.is_ok_and(|s| matches!(s.code(), Some(0 | 1))),
-        "{cmd} {args:?} gave no answer"
-    );
+    assert!(st.is_ok_and(|s| ok(s.code())), "{cmd} {args:?} {what}");
     d
 }
 
