@@ -12,6 +12,14 @@ use probe::{FeatureSource, Misc, Support};
 
 const KALLSYMS: &str = "/proc/kallsyms";
 
+/// Every test here loads throwaway targets, all named alike in kallsyms
+/// (`bpf_prog_<tag>_<name>`): one at a time, or a test that expects one finds another's.
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 fn kallsyms_publishes_bpf() -> Option<String> {
     let sys = probe::SystemInfo::read();
     match (
@@ -27,6 +35,7 @@ fn kallsyms_publishes_bpf() -> Option<String> {
 
 #[test]
 fn jited_ksyms_and_kallsyms_agree() {
+    let _alone = one_at_a_time();
     let Some(_) = integration::need_bpf("jited_ksyms_and_kallsyms_agree") else {
         return;
     };
@@ -45,6 +54,7 @@ fn jited_ksyms_and_kallsyms_agree() {
 
 #[test]
 fn identical_programs_are_told_apart() {
+    let _alone = one_at_a_time();
     let Some(_) = integration::need_bpf("identical_programs_are_told_apart") else {
         return;
     };
@@ -80,6 +90,7 @@ fn identical_programs_are_told_apart() {
 
 #[test]
 fn rewritten_constants_reach_the_program() {
+    let _alone = one_at_a_time();
     let Some(_) = integration::need_bpf("rewritten_constants_reach_the_program") else {
         return;
     };
@@ -104,6 +115,7 @@ fn rewritten_constants_reach_the_program() {
 /// strategy this kernel can run, and check the choice against the kernel version.
 #[test]
 fn fentry_on_tc_reports_the_target_address() {
+    let _alone = one_at_a_time();
     let Some(f) = integration::need_fentry_on_bpf_prog("fentry_on_tc_reports_the_target_address")
     else {
         return;

@@ -5,6 +5,14 @@ use probe::{
     Scope, Support,
 };
 
+/// The leak check counts the process's descriptors and BPF objects: no other test of this
+/// file may open or load anything meanwhile, so they all run one at a time.
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 fn features() -> Features {
     Features::new(Options::default())
 }
@@ -15,6 +23,7 @@ fn release(f: &Features) -> probe::KernelRelease {
 
 #[test]
 fn known_facts_hold() {
+    let _alone = one_at_a_time();
     let Some(_) = integration::need_bpf("known_facts_hold") else {
         return;
     };
@@ -81,6 +90,7 @@ fn known_facts_hold() {
 
 #[test]
 fn get_func_ip_by_attach_context() {
+    let _alone = one_at_a_time();
     let Some(_) = integration::need_bpf("get_func_ip_by_attach_context") else {
         return;
     };
@@ -130,6 +140,7 @@ fn get_func_ip_by_attach_context() {
 /// it), on a tc program only from 5.18. On every kernel the two contexts load alike.
 #[test]
 fn get_func_ip_by_target_type() {
+    let _alone = one_at_a_time();
     let test = "get_func_ip_by_target_type";
     let Some(_) = integration::need_bpf(test) else {
         return;
@@ -165,6 +176,7 @@ fn get_func_ip_by_target_type() {
 
 #[test]
 fn helpers_past_the_kernels_btf_are_unsupported_everywhere() {
+    let _alone = one_at_a_time();
     let Some(_) = integration::need_bpf("helpers_past_the_kernels_btf") else {
         return;
     };
@@ -221,6 +233,7 @@ fn helpers_past_the_kernels_btf_are_unsupported_everywhere() {
 
 #[test]
 fn a_cached_answer_costs_no_syscall() {
+    let _alone = one_at_a_time();
     let Some(_) = integration::need_bpf("a_cached_answer_costs_no_syscall") else {
         return;
     };
@@ -258,6 +271,7 @@ const CONFIG_DEPENDENT: &[&str] = &[
 
 #[test]
 fn version_oracle() {
+    let _alone = one_at_a_time();
     let Some(_) = integration::need_bpf("version_oracle") else {
         return;
     };
@@ -301,8 +315,38 @@ fn answers_only(r: &probe::Report) -> serde_json::Value {
     v
 }
 
+/// Where two JSON values differ, one line per path (the first 20).
+fn differences(a: &serde_json::Value, b: &serde_json::Value) -> Vec<String> {
+    use serde_json::Value;
+    fn walk(a: &Value, b: &Value, path: &str, out: &mut Vec<String>) {
+        match (a, b) {
+            _ if out.len() >= 20 => {}
+            (Value::Object(x), Value::Object(y)) => {
+                for k in x.keys().chain(y.keys().filter(|k| !x.contains_key(*k))) {
+                    let (p, q) = (
+                        x.get(k).unwrap_or(&Value::Null),
+                        y.get(k).unwrap_or(&Value::Null),
+                    );
+                    walk(p, q, &format!("{path}/{k}"), out);
+                }
+            }
+            (Value::Array(x), Value::Array(y)) if x.len() == y.len() => {
+                for (i, (p, q)) in x.iter().zip(y).enumerate() {
+                    walk(p, q, &format!("{path}/{i}"), out);
+                }
+            }
+            _ if a != b => out.push(format!("{path}: {a} | {b}")),
+            _ => {}
+        }
+    }
+    let mut out = Vec::new();
+    walk(a, b, "", &mut out);
+    out
+}
+
 #[test]
 fn a_full_report_leaks_nothing_and_repeats_itself() {
+    let _alone = one_at_a_time();
     let Some(_) = integration::need_bpf("a_full_report_leaks_nothing") else {
         return;
     };
@@ -320,10 +364,11 @@ fn a_full_report_leaks_nothing_and_repeats_itself() {
         vec![],
         "BPF objects left loaded"
     );
-    assert_eq!(
-        answers_only(&first),
-        answers_only(&second),
-        "two runs disagree"
+    let differences = differences(&answers_only(&first), &answers_only(&second));
+    assert!(
+        differences.is_empty(),
+        "two runs disagree:\n{}",
+        differences.join("\n")
     );
     match (
         dmesg_before,
@@ -350,6 +395,7 @@ fn a_full_report_leaks_nothing_and_repeats_itself() {
 
 #[test]
 fn inferred_answers_are_marked_and_agree_where_conclusive() {
+    let _alone = one_at_a_time();
     let Some(_) = integration::need_bpf("inferred_answers_are_marked") else {
         return;
     };
@@ -375,6 +421,7 @@ fn inferred_answers_are_marked_and_agree_where_conclusive() {
 
 #[test]
 fn agrees_with_aya() {
+    let _alone = one_at_a_time();
     let Some(_) = integration::need_bpf("agrees_with_aya") else {
         return;
     };

@@ -96,17 +96,24 @@ pub fn classify_kfunc_load(
             evidence: ev(Some(l)),
         };
     }
+    // The verifier walked to our call, the program's first instruction: its trace names
+    // it (`call <name>#<id>`); its statistics count it (`processed 1 insns`; 0 when it
+    // refused the program before the walk, where kfunc calls are resolved), and then no
+    // refusal of a kfunc may name another.
+    let refuses_a_kfunc = ["calling kernel function ", "to call sleepable kfunc "]
+        .iter()
+        .any(|p| log.contains(p));
+    let reached_call = log.contains(&format!("call {name}#"))
+        || (!refuses_a_kfunc && super::processed_insns(log).is_some_and(|n| n >= 1));
     match err.errno.0 {
-        // The verifier decoded our call (`call <name>#<id>`) and refused something after
-        // it: the probe's unset arguments, or a reference it did not release.
-        libc::EACCES | libc::EINVAL | ENOTSUPP if log.contains(&format!("call {name}#")) => {
-            Support::Supported {
-                evidence: Some(ev(deciding_line(log, &[])).with_detail(
-                    "kfunc call accepted; only the probe's unset arguments or unreleased \
+        // The verifier reached our call and refused something the refusals above do not
+        // name: the probe's unset arguments, or a reference it did not release.
+        libc::EACCES | libc::EINVAL | ENOTSUPP if reached_call => Support::Supported {
+            evidence: Some(ev(deciding_line(log, &[])).with_detail(
+                "kfunc call accepted; only the probe's unset arguments or unreleased \
                          reference were rejected",
-                )),
-            }
-        }
+            )),
+        },
         libc::EACCES | libc::EINVAL | ENOTSUPP => Support::unknown(
             "the verifier refused the probe without naming this kfunc",
             Some(ev(deciding_line(log, &[]))),
@@ -182,6 +189,36 @@ mod tests {
             );
             assert!(classify(&e, "bpf_task_acquire").is_supported(), "{line}");
         }
+    }
+
+    // The statistics-only log probes load with (`BPF_LOG_STATS`), verbatim from 6.18.
+    #[test]
+    fn statistics_logs_without_the_trace() {
+        let stats = "verification time 49 usec\nstack depth 0\nprocessed 1 insns (limit 1000000) \
+                     max_states_per_insn 0 total_states 0 peak_states 0 mark_read 0\n";
+        let accepted = err(
+            libc::EINVAL,
+            &format!(
+                "arg#0 pointer type STRUCT cgroup must point to scalar, or struct with scalar\n{stats}"
+            ),
+        );
+        let s = classify(&accepted, "bpf_cgroup_acquire");
+        assert!(
+            matches!(&s, Support::Supported { evidence: Some(e) } if e.verifier_line.as_deref().is_some_and(|l| l.starts_with("arg#0"))),
+            "{s}"
+        );
+        let refused = err(
+            libc::EACCES,
+            &format!("calling kernel function bpf_cgroup_acquire is not allowed\n{stats}"),
+        );
+        assert!(classify(&refused, "bpf_cgroup_acquire").is_unsupported());
+        // A refusal naming another kfunc, or one before the walk, proves nothing of ours.
+        assert!(classify(&refused, "bpf_task_acquire").is_unknown());
+        let before_walk = err(
+            libc::EINVAL,
+            "some refusal before the walk\nprocessed 0 insns (limit 1000000)\n",
+        );
+        assert!(classify(&before_walk, "bpf_cgroup_acquire").is_unknown());
     }
 
     #[test]

@@ -299,15 +299,30 @@ const HELPER_CONTEXT: &[&str] = &[
     "in non-sleepable prog",
 ];
 
+/// Whether a verifier line is one of the statistics it prints after its verdict
+/// (`BPF_LOG_STATS`; `processed …` at every level).
+fn is_statistics(line: &str) -> bool {
+    ["processed ", "verification time", "stack depth"]
+        .iter()
+        .any(|p| line.starts_with(p))
+}
+
+/// How many instructions the verifier processed, from its `processed N insns` line: 0
+/// means it refused the program before walking it.
+pub(crate) fn processed_insns(log: &str) -> Option<u32> {
+    log.lines()
+        .rev()
+        .find_map(|l| l.trim().strip_prefix("processed "))
+        .and_then(|rest| rest.split(' ').next()?.parse().ok())
+}
+
 /// The one line of a verifier log that decided the outcome: the first line matching one
 /// of `patterns`, else the last non-empty line that is not a statistics line.
 pub fn deciding_line(log: &str, patterns: &[&str]) -> Option<String> {
     let lines = || log.lines().map(str::trim).filter(|l| !l.is_empty());
     lines()
         .find(|l| patterns.iter().any(|p| l.contains(p)))
-        .or_else(|| {
-            lines().rfind(|l| !l.starts_with("processed ") && !l.starts_with("verification time"))
-        })
+        .or_else(|| lines().rfind(|l| !is_statistics(l)))
         .map(str::to_string)
 }
 

@@ -47,6 +47,11 @@ impl Call<'_> {
         };
         (flags & super::token::FLAG != 0).then_some(fd)
     }
+    /// BPF_PROG_LOAD's verifier log level.
+    pub fn log_level(&self) -> u32 {
+        // SAFETY: reading a plain integer of the union member BPF_PROG_LOAD uses.
+        unsafe { self.attr.__bindgen_anon_3.log_level }
+    }
     /// BPF_PROG_LOAD's instructions.
     pub fn insns(&self) -> &[bpf_insn] {
         // SAFETY: prog_load stores a pointer to and the length of a slice borrowed for

@@ -17,7 +17,7 @@ use std::{
     ffi::CStr,
     fmt, io, mem,
     os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd},
-    sync::atomic::{AtomicU64, Ordering},
+    sync::atomic::{AtomicU8, AtomicU64, Ordering},
 };
 
 use aya_obj::generated::{
@@ -165,6 +165,45 @@ pub struct ProgLoad<'a> {
     /// BTF fds that kfunc calls index with their `off` (module kfuncs; 5.13). Index 0 is
     /// never read (`off` 0 means vmlinux).
     pub fd_array: &'a [i32],
+    /// What the verifier writes into the log, when the load has one.
+    pub log_level: LogLevel,
+}
+
+/// What the verifier writes into a load's log.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum LogLevel {
+    /// Every instruction it verifies, with the registers' state, then its refusal
+    /// (`BPF_LOG_LEVEL1`): what a developer reads when their program is refused.
+    #[default]
+    Instructions,
+    /// Only its refusal and its statistics (`BPF_LOG_STATS`, 5.2): what a probe classifies.
+    /// Formatting the trace is a fifth of a probe load's cost in the kernel. Kernels that
+    /// refuse this level alone get [`LogLevel::Instructions`].
+    Stats,
+}
+
+/// Whether the kernel takes `BPF_LOG_STATS` without `BPF_LOG_LEVEL1`: 0 not known yet,
+/// 1 yes, 2 no (before 5.2 the level mask has no stats bit: EINVAL before any log).
+/// Per thread in unit tests, where each test's fake door is a kernel of its own.
+#[cfg(not(test))]
+static STATS_LEVEL: AtomicU8 = AtomicU8::new(0);
+#[cfg(test)]
+thread_local! {
+    static STATS_LEVEL: AtomicU8 = const { AtomicU8::new(0) };
+}
+
+fn stats_level() -> u8 {
+    #[cfg(not(test))]
+    return STATS_LEVEL.load(Ordering::Relaxed);
+    #[cfg(test)]
+    return STATS_LEVEL.with(|s| s.load(Ordering::Relaxed));
+}
+
+fn set_stats_level(v: u8) {
+    #[cfg(not(test))]
+    STATS_LEVEL.store(v, Ordering::Relaxed);
+    #[cfg(test)]
+    STATS_LEVEL.with(|s| s.store(v, Ordering::Relaxed));
 }
 
 impl<'a> ProgLoad<'a> {
@@ -185,6 +224,7 @@ impl<'a> ProgLoad<'a> {
             func_info: &[],
             line_info: &[],
             fd_array: &[],
+            log_level: LogLevel::Instructions,
         }
     }
 }
@@ -228,20 +268,41 @@ pub fn prog_load(p: &ProgLoad<'_>, log: Option<&mut [u8]>) -> Result<OwnedFd, Lo
         u.prog_flags |= token::FLAG;
         u.prog_token_fd = t;
     }
-    let mut log = log;
-    if let Some(buf) = log.as_deref_mut() {
-        // The kernel NUL-terminates whatever it writes, from the buffer's start: an empty
-        // first byte is all a reused buffer needs (zeroing 64 KiB was ~2 µs of every load).
-        if let Some(b) = buf.first_mut() {
-            *b = 0;
-        }
-        u.log_level = 1;
-        u.log_size = buf.len() as u32;
-        u.log_buf = buf.as_mut_ptr() as u64;
+    let Some(buf) = log else {
+        return bpf_fd(bpf_cmd::BPF_PROG_LOAD, &mut attr).map_err(|errno| LoadError {
+            errno,
+            log: String::new(),
+        });
+    };
+    // The kernel NUL-terminates whatever it writes, from the buffer's start: an empty
+    // first byte is all a reused buffer needs (zeroing 64 KiB was ~2 µs of every load).
+    if let Some(b) = buf.first_mut() {
+        *b = 0;
     }
-    bpf_fd(bpf_cmd::BPF_PROG_LOAD, &mut attr).map_err(|errno| LoadError {
+    u.log_size = buf.len() as u32;
+    u.log_buf = buf.as_mut_ptr() as u64;
+    let stats = p.log_level == LogLevel::Stats && stats_level() != 2;
+    u.log_level = if stats { 4 } else { 1 };
+    let mut result = bpf_fd(bpf_cmd::BPF_PROG_LOAD, &mut attr);
+    let wordless_einval = |r: &Result<OwnedFd, Errno>, buf: &[u8]| {
+        matches!(r, Err(Errno(libc::EINVAL))) && buf.first() == Some(&0)
+    };
+    if stats && stats_level() == 0 {
+        if !wordless_einval(&result, buf) {
+            set_stats_level(1);
+        } else {
+            // EINVAL before any word: the level, or something the kernel checks before
+            // the verifier (an unknown program type). The trace level tells them apart.
+            attr.__bindgen_anon_3.log_level = 1;
+            result = bpf_fd(bpf_cmd::BPF_PROG_LOAD, &mut attr);
+            if !wordless_einval(&result, buf) {
+                set_stats_level(2);
+            }
+        }
+    }
+    result.map_err(|errno| LoadError {
         errno,
-        log: log.map(|b| log_to_string(b)).unwrap_or_default(),
+        log: log_to_string(buf),
     })
 }
 

@@ -187,14 +187,12 @@ fn main() {
     let ret0 = insn::return_zero();
     let call = insn::call_helper(Helper::GET_CURRENT_PID_TGID.id());
     let neg = insn::call_helper(Helper::GET_FUNC_IP.id());
-    let f_ret0 = floor_loads(
-        n,
-        &ProgLoad::new(ProgramType::SOCKET_FILTER.0, &ret0),
-        false,
-    );
-    let f_call = floor_loads(n, &ProgLoad::new(ProgramType::KPROBE.0, &call), false);
-    let f_neg = floor_loads(n, &ProgLoad::new(ProgramType::SOCKET_FILTER.0, &neg), false);
-    let f_neg_log = floor_loads(n, &ProgLoad::new(ProgramType::SOCKET_FILTER.0, &neg), true);
+    let f_ret0 = floor_loads(n, &ProgLoad::new(ProgramType::SOCKET_FILTER.0, &ret0), None);
+    let f_call = floor_loads(n, &ProgLoad::new(ProgramType::KPROBE.0, &call), None);
+    let neg_load = ProgLoad::new(ProgramType::SOCKET_FILTER.0, &neg);
+    let f_neg = floor_loads(n, &neg_load, None);
+    let f_neg_trace = floor_loads(n, &neg_load, Some(sys::LogLevel::Instructions));
+    let f_neg_log = floor_loads(n, &neg_load, Some(sys::LogLevel::Stats));
     row(
         &mut rows,
         "load `r0 = 0; exit` (socket_filter)",
@@ -218,7 +216,14 @@ fn main() {
     );
     row(
         &mut rows,
-        "load a refused helper, with verifier log",
+        "load a refused helper, with the instruction trace (log level 1)",
+        us(f_neg_trace),
+        "",
+        None,
+    );
+    row(
+        &mut rows,
+        "load a refused helper, with refusal and statistics (level 4, as probes)",
         us(f_neg_log),
         "",
         None,

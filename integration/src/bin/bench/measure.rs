@@ -150,11 +150,16 @@ pub fn kallsyms_child() {
     );
 }
 
-pub fn floor_loads(n: usize, load: &ProgLoad<'_>, with_log: bool) -> Duration {
-    let mut log = vec![0u8; 64 * 1024];
+/// One load's time, averaged over `n`, with a verifier log at `log` or none.
+pub fn floor_loads(n: usize, load: &ProgLoad<'_>, log: Option<sys::LogLevel>) -> Duration {
+    let mut buf = vec![0u8; 64 * 1024];
+    let load = ProgLoad {
+        log_level: log.unwrap_or_default(),
+        ..*load
+    };
     let t = Instant::now();
     for _ in 0..n {
-        let _ = sys::prog_load(load, with_log.then_some(&mut log[..]));
+        let _ = sys::prog_load(&load, log.is_some().then_some(&mut buf[..]));
     }
     t.elapsed() / n as u32
 }
