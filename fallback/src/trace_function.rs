@@ -306,14 +306,19 @@ pub fn plan_from(
     want: Want,
     force: Option<&str>,
 ) -> Result<FunctionPlan, PlanError> {
-    let choice =
-        strategy::choose_by::<TraceFunction>(force, |s| runnable_for(ap, ct, s, want).map(|r| r.0))
-            .map_err(|source| PlanError::Strategy {
-                function: ct.function.clone(),
-                source: Box::new(source),
-            })?;
-    let (_, symbols, addrs, module) =
-        runnable_for(ap, ct, choice.strategy, want).expect("the chosen strategy runs");
+    // The choice stops at the first strategy that runs: the last one kept is it.
+    let runs = std::cell::RefCell::new(None);
+    let choice = strategy::choose_by::<TraceFunction>(force, |s| {
+        runnable_for(ap, ct, s, want).map(|(why, symbols, addrs, module)| {
+            *runs.borrow_mut() = Some((symbols, addrs, module));
+            why
+        })
+    })
+    .map_err(|source| PlanError::Strategy {
+        function: ct.function.clone(),
+        source: Box::new(source),
+    })?;
+    let (symbols, addrs, module) = runs.into_inner().unwrap_or_default();
     Ok(FunctionPlan {
         function: ct.function.clone(),
         mechanisms: mechanisms(choice.strategy, want),
