@@ -4,11 +4,13 @@
 use std::io::Write;
 
 use bpf_features_probe::{
-    Report,
+    Report, Scope, Support,
     attach_points::{FtraceFunctions, KprobeBlacklist, TextSymbols},
     btf::{BtfBuilder, BtfProtos, KernelBtf},
     cache::{DiskCache, Identity},
     conditions, kernel, parse_assumptions,
+    support::{classify_helper_load, classify_kfunc_load, classify_prog_load},
+    sys::{Errno, LoadError},
 };
 use proptest::prelude::*;
 
@@ -33,6 +35,31 @@ fn valid_btf() -> Vec<u8> {
     let var = b.var("x", int);
     b.datasec(".data", 4, &[(var, 0, 4)]);
     b.build()
+}
+
+/// A verifier line: real ones (about our kfunc `bpf_k`, another, helpers, statistics) and
+/// noise.
+fn verifier_line() -> impl Strategy<Value = String> {
+    prop_oneof![
+        prop::sample::select(vec![
+            "calling kernel function bpf_k is not allowed",
+            "calling kernel function bpf_other is not allowed",
+            "program must be sleepable to call sleepable kfunc bpf_k",
+            "0: (85) call bpf_k#123",
+            "arg#0 pointer type STRUCT cgroup must point to scalar, or struct with scalar",
+            "unknown func bpf_get_func_ip#173",
+            "invalid func unknown#250",
+            "cannot find address for kernel function bpf_k",
+            "verification time 49 usec",
+            "stack depth 0",
+            "processed 0 insns (limit 1000000)",
+            "processed 1 insns (limit 1000000) max_states_per_insn 0",
+            "processed 99999999999999999999 insns",
+        ])
+        .prop_map(str::to_string),
+        "\\PC{0,40}",
+        "processed [0-9 ]{0,6}\\PC{0,10}",
+    ]
 }
 
 /// A recorded report to mutate: the smallest one the schema accepts.
@@ -165,6 +192,26 @@ proptest! {
         let text: String = chars.into_iter().collect();
         if let Ok(r) = serde_json::from_str::<Report>(&text) {
             prop_assert_eq!(r.schema_version, bpf_features_probe::report::SCHEMA_VERSION);
+        }
+    }
+
+    #[test]
+    fn verifier_logs_never_panic_and_a_kfunc_refusal_names_the_kfunc(
+        lines in prop::collection::vec(verifier_line(), 0..6),
+        errno in prop::sample::select(vec![1, 7, 13, 14, 22, 95, 524]),
+        id in 0u32..300,
+    ) {
+        let log = lines.join("\n");
+        let e = LoadError { errno: Errno(errno), log: log.clone() };
+        let _ = classify_helper_load(Err(&e), "p", id);
+        let _ = classify_prog_load(Err(&e), "p");
+        let s = classify_kfunc_load(Err(&e), "p", "bpf_k", Scope::ProgramType);
+        if let Support::Unsupported { scope: Scope::ProgramType, evidence } = &s {
+            let line = evidence.verifier_line.as_deref().unwrap_or("");
+            prop_assert!(line.contains("bpf_k") || line.contains("__bpf_trap"), "{}", line);
+        }
+        if s.is_supported() {
+            prop_assert!(log.contains("call bpf_k#") || log.contains("processed "), "{}", log);
         }
     }
 
