@@ -448,14 +448,26 @@ mod tests {
         assert_eq!(calls.get(), 2);
     }
 
+    type Levels = std::rc::Rc<std::cell::RefCell<Vec<u32>>>;
+
+    /// A fake kernel answering with `answer`, and the log level of every load it saw.
+    fn levels_asked(
+        answer: impl Fn(&mut fake::Call<'_>) -> Result<i64, Errno> + 'static,
+    ) -> (Levels, fake::Guard) {
+        let levels = Levels::default();
+        let seen = levels.clone();
+        let door = fake::replace(move |call| {
+            seen.borrow_mut().push(call.log_level());
+            answer(call)
+        });
+        (levels, door)
+    }
+
     #[test]
     fn probes_ask_for_statistics_and_fall_back_where_the_kernel_refuses_them() {
         // A kernel before 5.2: log level 4 alone is EINVAL before any word; level 1 gives
         // the verifier's refusal. The first probe asks twice, every later one once.
-        let levels = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
-        let seen = levels.clone();
-        let _door = fake::replace(move |call| {
-            seen.borrow_mut().push(call.log_level());
+        let (levels, _door) = levels_asked(|call| {
             if call.log_level() == 4 {
                 return Err(Errno(libc::EINVAL));
             }
@@ -475,10 +487,7 @@ mod tests {
     fn an_error_before_the_verifier_is_not_taken_for_a_refused_level() {
         // An unknown program type is EINVAL before any word at every level: later probes
         // still ask for statistics.
-        let levels = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
-        let seen = levels.clone();
-        let _door = fake::replace(move |call| {
-            seen.borrow_mut().push(call.log_level());
+        let (levels, _door) = levels_asked(|call| {
             if call.prog_type() == ProgramType::SOCKET_FILTER.0 {
                 return fake::fd();
             }
