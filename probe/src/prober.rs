@@ -484,6 +484,33 @@ mod tests {
     }
 
     #[test]
+    fn a_refusal_without_words_says_nothing_of_the_level() {
+        // The first load is refused for privileges (EPERM, no log): the next probe still
+        // finds out that this kernel (before 5.2) takes only level 1.
+        let (levels, _door) = levels_asked(|call| {
+            if call.prog_type() != ProgramType::SOCKET_FILTER.0 {
+                return Err(Errno(libc::EPERM));
+            }
+            if call.log_level() == 4 {
+                return Err(Errno(libc::EINVAL));
+            }
+            call.write_log("unknown opcode 8d\nprocessed 1 insns\n");
+            Err(Errno(libc::EINVAL))
+        });
+        let insns = insn::return_zero();
+        let kprobe = ProgLoad::new(ProgramType::KPROBE.0, &insns);
+        assert!(
+            load_and_classify(&kprobe, "p", &classify_prog_load)
+                .0
+                .is_unknown()
+        );
+        let load = ProgLoad::new(ProgramType::SOCKET_FILTER.0, &insns);
+        let (s, _) = load_and_classify(&load, "p", &classify_prog_load);
+        assert!(s.is_unsupported(), "{s}");
+        assert_eq!(*levels.borrow(), [4, 4, 1]);
+    }
+
+    #[test]
     fn an_error_before_the_verifier_is_not_taken_for_a_refused_level() {
         // An unknown program type is EINVAL before any word at every level: later probes
         // still ask for statistics.

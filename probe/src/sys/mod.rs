@@ -284,18 +284,18 @@ pub fn prog_load(p: &ProgLoad<'_>, log: Option<&mut [u8]>) -> Result<OwnedFd, Lo
     let stats = p.log_level == LogLevel::Stats && stats_level() != 2;
     u.log_level = if stats { 4 } else { 1 };
     let mut result = bpf_fd(bpf_cmd::BPF_PROG_LOAD, &mut attr);
-    let wordless_einval = |r: &Result<OwnedFd, Errno>, buf: &[u8]| {
-        matches!(r, Err(Errno(libc::EINVAL))) && buf.first() == Some(&0)
-    };
+    // The verifier ran at the level asked: the program loaded, or it wrote something.
+    let spoke = |r: &Result<OwnedFd, Errno>, buf: &[u8]| r.is_ok() || buf.first() != Some(&0);
     if stats && stats_level() == 0 {
-        if !wordless_einval(&result, buf) {
+        if spoke(&result, buf) {
             set_stats_level(1);
-        } else {
+        } else if matches!(result, Err(Errno(libc::EINVAL))) {
             // EINVAL before any word: the level, or something the kernel checks before
             // the verifier (an unknown program type). The trace level tells them apart.
+            // Other errors without a word (EPERM) say nothing of the level.
             attr.__bindgen_anon_3.log_level = 1;
             result = bpf_fd(bpf_cmd::BPF_PROG_LOAD, &mut attr);
-            if !wordless_einval(&result, buf) {
+            if spoke(&result, buf) {
                 set_stats_level(2);
             }
         }
