@@ -229,8 +229,8 @@ impl<'a> ProgLoad<'a> {
     }
 }
 
-/// BPF_PROG_LOAD. With `log`, the verifier writes its log there (level 1) and a failure
-/// carries it; without, the load is as cheap as the kernel allows.
+/// BPF_PROG_LOAD. With `log`, the verifier writes its log there (at `p.log_level`) and a
+/// failure carries it; without, the load is as cheap as the kernel allows.
 pub fn prog_load(p: &ProgLoad<'_>, log: Option<&mut [u8]>) -> Result<OwnedFd, LoadError> {
     let mut attr = zeroed_attr();
     // SAFETY: writing plain integer fields of the union member that BPF_PROG_LOAD reads.
