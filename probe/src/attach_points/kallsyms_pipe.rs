@@ -82,43 +82,35 @@ impl KallsymsPipe {
 
     /// Reads `reader` to its end in chunks of whole lines, parsing the queued chunks itself
     /// whenever no other thread is; then parses what is left.
-    pub(crate) fn read(&self, mut reader: impl Read) {
+    pub(crate) fn read(&self, reader: impl Read) {
+        /// Why the read stopped early.
+        enum Stop {
+            /// The parse failed, and said why.
+            Failed,
+            Io(String),
+            TooLong(Vec<u8>),
+        }
         {
             let _done = DoneOnDrop(self);
-            let mut buf = vec![0u8; CHUNK];
-            let mut held = 0;
-            loop {
-                if lock(&self.queue).error.is_some() {
-                    break;
-                }
-                let n = match reader.read(&mut buf[held..]) {
-                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                    Err(e) => {
-                        self.fail(format!("{}: {e}", self.path));
-                        break;
+            let read = crate::lines::for_each_chunk(
+                reader,
+                CHUNK,
+                |chunk| {
+                    if lock(&self.queue).error.is_some() {
+                        return Err(Stop::Failed);
                     }
-                    Ok(n) => n,
-                };
-                let end = held + n;
-                if n == 0 {
-                    if end > 0 {
-                        self.push(Item::Lines(buf[..end].to_vec()));
-                    }
-                    break;
-                }
-                match memchr::memrchr(b'\n', &buf[..end]) {
-                    Some(i) => {
-                        self.push(Item::Lines(buf[..=i].to_vec()));
-                        buf.copy_within(i + 1..end, 0);
-                        held = end - i - 1;
-                    }
-                    None if end == buf.len() => {
-                        self.push(Item::TooLong(buf[..end].to_vec()));
-                        break;
-                    }
-                    None => held = end,
-                }
-                self.parse_queued(false);
+                    self.push(Item::Lines(chunk.to_vec()));
+                    self.parse_queued(false);
+                    Ok(())
+                },
+                |e| Stop::Io(format!("{}: {e}", self.path)),
+                |text| Stop::TooLong(text.to_vec()),
+            );
+            match read {
+                Ok(()) | Err(Stop::Failed) => {}
+                Err(Stop::Io(why)) => self.fail(why),
+                // The builder words it, with the line's number, in its turn.
+                Err(Stop::TooLong(text)) => self.push(Item::TooLong(text)),
             }
         }
         self.parse_queued(true);

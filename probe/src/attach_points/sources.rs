@@ -325,13 +325,7 @@ impl TextSymbolsBuilder {
 
     /// Takes a chunk of whole lines, each ending in a newline but perhaps the text's last.
     pub(crate) fn chunk(&mut self, chunk: &[u8]) -> Result<(), KallsymsError> {
-        let mut start = 0;
-        while start < chunk.len() {
-            let end = memchr::memchr(b'\n', &chunk[start..]).map_or(chunk.len(), |i| start + i);
-            self.line(&chunk[start..end])?;
-            start = end + 1;
-        }
-        Ok(())
+        crate::lines::for_each_line_of(chunk, |l| self.line(l))
     }
 
     /// The error for a line that fills a whole read buffer (the next line's number).
