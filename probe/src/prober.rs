@@ -463,17 +463,20 @@ mod tests {
         (levels, door)
     }
 
+    /// A kernel before 5.2: log level 4 alone is EINVAL before any word; at level 1 the
+    /// verifier refuses the program in words.
+    fn before_5_2(call: &mut fake::Call<'_>) -> Result<i64, Errno> {
+        if call.log_level() == 4 {
+            return Err(Errno(libc::EINVAL));
+        }
+        call.write_log("unknown opcode 8d\nprocessed 1 insns\n");
+        Err(Errno(libc::EINVAL))
+    }
+
     #[test]
     fn probes_ask_for_statistics_and_fall_back_where_the_kernel_refuses_them() {
-        // A kernel before 5.2: log level 4 alone is EINVAL before any word; level 1 gives
-        // the verifier's refusal. The first probe asks twice, every later one once.
-        let (levels, _door) = levels_asked(|call| {
-            if call.log_level() == 4 {
-                return Err(Errno(libc::EINVAL));
-            }
-            call.write_log("unknown opcode 8d\nprocessed 1 insns\n");
-            Err(Errno(libc::EINVAL))
-        });
+        // The first probe asks twice, every later one once.
+        let (levels, _door) = levels_asked(before_5_2);
         let insns = insn::return_zero();
         let load = ProgLoad::new(ProgramType::SOCKET_FILTER.0, &insns);
         for _ in 0..2 {
@@ -491,11 +494,7 @@ mod tests {
             if call.prog_type() != ProgramType::SOCKET_FILTER.0 {
                 return Err(Errno(libc::EPERM));
             }
-            if call.log_level() == 4 {
-                return Err(Errno(libc::EINVAL));
-            }
-            call.write_log("unknown opcode 8d\nprocessed 1 insns\n");
-            Err(Errno(libc::EINVAL))
+            before_5_2(call)
         });
         let insns = insn::return_zero();
         let kprobe = ProgLoad::new(ProgramType::KPROBE.0, &insns);

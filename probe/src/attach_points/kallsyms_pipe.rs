@@ -169,18 +169,7 @@ impl KallsymsPipe {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// A reader that returns at most `step` bytes a call, to split lines across reads.
-    struct Trickle<'a>(&'a [u8], usize);
-
-    impl Read for Trickle<'_> {
-        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-            let n = self.1.min(buf.len()).min(self.0.len());
-            buf[..n].copy_from_slice(&self.0[..n]);
-            self.0 = &self.0[n..];
-            Ok(n)
-        }
-    }
+    use crate::lines::Trickle;
 
     fn text(lines: usize) -> String {
         (0..lines)

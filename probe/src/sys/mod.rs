@@ -182,15 +182,19 @@ pub enum LogLevel {
     Stats,
 }
 
-/// Whether the kernel takes `BPF_LOG_STATS` without `BPF_LOG_LEVEL1`: 0 not known yet,
-/// 1 yes, 2 no (before 5.2 the level mask has no stats bit: EINVAL before any log).
-/// Per thread in unit tests, where each test's fake door is a kernel of its own.
+/// Whether the kernel takes `BPF_LOG_STATS` without `BPF_LOG_LEVEL1`: [`STATS_UNKNOWN`],
+/// [`STATS_TAKEN`] or [`STATS_REFUSED`] (before 5.2 the level mask has no stats bit: EINVAL
+/// before any log). Per thread in unit tests, where each test's fake door is a kernel of
+/// its own.
 #[cfg(not(test))]
-static STATS_LEVEL: AtomicU8 = AtomicU8::new(0);
+static STATS_LEVEL: AtomicU8 = AtomicU8::new(STATS_UNKNOWN);
 #[cfg(test)]
 thread_local! {
-    static STATS_LEVEL: AtomicU8 = const { AtomicU8::new(0) };
+    static STATS_LEVEL: AtomicU8 = const { AtomicU8::new(STATS_UNKNOWN) };
 }
+const STATS_UNKNOWN: u8 = 0;
+const STATS_TAKEN: u8 = 1;
+const STATS_REFUSED: u8 = 2;
 
 fn stats_level() -> u8 {
     #[cfg(not(test))]
@@ -281,14 +285,14 @@ pub fn prog_load(p: &ProgLoad<'_>, log: Option<&mut [u8]>) -> Result<OwnedFd, Lo
     }
     u.log_size = buf.len() as u32;
     u.log_buf = buf.as_mut_ptr() as u64;
-    let stats = p.log_level == LogLevel::Stats && stats_level() != 2;
+    let stats = p.log_level == LogLevel::Stats && stats_level() != STATS_REFUSED;
     u.log_level = if stats { 4 } else { 1 };
     let mut result = bpf_fd(bpf_cmd::BPF_PROG_LOAD, &mut attr);
     // The verifier ran at the level asked: the program loaded, or it wrote something.
     let spoke = |r: &Result<OwnedFd, Errno>, buf: &[u8]| r.is_ok() || buf.first() != Some(&0);
-    if stats && stats_level() == 0 {
+    if stats && stats_level() == STATS_UNKNOWN {
         if spoke(&result, buf) {
-            set_stats_level(1);
+            set_stats_level(STATS_TAKEN);
         } else if matches!(result, Err(Errno(libc::EINVAL))) {
             // EINVAL before any word: the level, or something the kernel checks before
             // the verifier (an unknown program type). The trace level tells them apart.
@@ -296,7 +300,7 @@ pub fn prog_load(p: &ProgLoad<'_>, log: Option<&mut [u8]>) -> Result<OwnedFd, Lo
             attr.__bindgen_anon_3.log_level = 1;
             result = bpf_fd(bpf_cmd::BPF_PROG_LOAD, &mut attr);
             if spoke(&result, buf) {
-                set_stats_level(2);
+                set_stats_level(STATS_REFUSED);
             }
         }
     }
